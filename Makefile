@@ -1,0 +1,101 @@
+# BUSE top-level build.  `make` builds the kernel module and the userspace;
+# outputs: kernel/buse.ko, build/libbuse.so, build/libbuse.a, build/buse,
+# build/libbuse.pc.  `make check` runs every test (see README.md).
+
+KVER ?= $(shell uname -r)
+KDIR ?= $(shell if [ -d /lib/modules/$(KVER)/build ]; then \
+	echo /lib/modules/$(KVER)/build; else \
+	ls -d /lib/modules/*/build 2>/dev/null | sort -V | tail -n 1; fi)
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+	   -Wno-unused-parameter
+CPPFLAGS += -Iinclude -Iinclude/uapi
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=all
+B       := build
+PREFIX  ?= /usr/local
+
+LIB_SRCS  := $(wildcard lib/*.c)
+TOOL_SRCS := $(wildcard tool/*.c) $(wildcard drivers/*.c)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_HELP := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
+TDRV_SRCS := $(wildcard tests/drivers/*.c)
+HDRS      := $(wildcard include/buse/*.h include/uapi/linux/*.h lib/*.h \
+	       tool/*.h drivers/*.h)
+
+LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/pic/%.o)
+TOOL_OBJS := $(TOOL_SRCS:%.c=$(B)/obj/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+TDRV_BINS := $(TDRV_SRCS:tests/drivers/%.c=$(B)/tests/%)
+
+.PHONY: all module userspace unit check demo clean install checkpatch
+
+all: module userspace
+
+userspace: $(B)/libbuse.so $(B)/libbuse.a $(B)/buse $(B)/libbuse.pc \
+	   $(TDRV_BINS) $(UNIT_BINS)
+
+module:
+	@test -n "$(KDIR)" || { echo "no kernel build dir: set KDIR" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/kernel modules
+
+$(B)/pic/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(B)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
+
+$(B)/libbuse.so: $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,libbuse.so.1 -o $@ $^ -lpthread
+
+$(B)/libbuse.a: $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/buse: $(TOOL_OBJS) $(B)/libbuse.a
+	$(CC) -o $@ $(TOOL_OBJS) $(B)/libbuse.a -luring -lpthread
+
+$(B)/tests/%: tests/drivers/%.c $(B)/libbuse.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(B)/libbuse.a -lpthread
+
+# Unit tests build the library sources again, with ASan and UBSan.
+$(B)/tests/test_%: tests/unit/test_%.c $(LIB_SRCS) $(UNIT_HELP) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ilib $(WFLAGS) -O1 -g $(SAN) -o $@ $< \
+		$(LIB_SRCS) $(UNIT_HELP) -lcmocka -lpthread
+
+$(B)/libbuse.pc: lib/libbuse.pc.in
+	@mkdir -p $(B)
+	sed -e 's|@PREFIX@|$(PREFIX)|' $< > $@
+
+unit: $(UNIT_BINS)
+	@pass=0; fail=0; for t in $(UNIT_BINS); do \
+		if $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); \
+		echo "FAIL: $$t"; fi; done; \
+	echo "unit: $$pass passed, $$fail failed"; test $$fail -eq 0
+
+check:
+	./scripts/check.sh
+
+demo:
+	./scripts/demo.sh
+
+checkpatch:
+	./scripts/checkpatch.sh
+
+install: userspace
+	install -D -m 0755 $(B)/buse $(DESTDIR)$(PREFIX)/sbin/buse
+	install -D -m 0644 $(B)/libbuse.so $(DESTDIR)$(PREFIX)/lib/libbuse.so.1
+	ln -sf libbuse.so.1 $(DESTDIR)$(PREFIX)/lib/libbuse.so
+	install -D -m 0644 $(B)/libbuse.a $(DESTDIR)$(PREFIX)/lib/libbuse.a
+	install -D -m 0644 include/buse/buse.h $(DESTDIR)$(PREFIX)/include/buse/buse.h
+	install -D -m 0644 include/uapi/linux/buse.h $(DESTDIR)$(PREFIX)/include/linux/buse.h
+	install -D -m 0644 $(B)/libbuse.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/libbuse.pc
+
+clean:
+	rm -rf $(B)
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/kernel clean 2>/dev/null || true

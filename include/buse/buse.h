@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libbuse: write a Linux block device as an ordinary process.
+ *
+ * A driver fills a struct buse_ops with the operations it supports and calls
+ * buse_run().  libbuse creates /dev/buseN, starts one thread per hardware
+ * queue (pinned to the CPUs that queue serves), hands each request to the
+ * matching callback and moves completions back to the kernel in batches.
+ *
+ *   static int my_read(void *priv, struct buse_req *req, void *buf,
+ *                      uint32_t len, uint64_t off)
+ *   {
+ *           memcpy(buf, (char *)priv + off, len);
+ *           return 0;
+ *   }
+ *   ...
+ *   struct buse_params p;
+ *   buse_params_init(&p);
+ *   p.size = 1 << 30;
+ *   struct buse_ops ops = { .read = my_read, .write = my_write };
+ *   return buse_run(&p, &ops, mem) < 0;
+ *
+ * Completion: a callback returns 0 or a negative errno and the request
+ * completes with that status (synchronous), or returns BUSE_ASYNC and
+ * later calls buse_complete() from any thread (asynchronous).
+ *
+ * Callbacks of one queue run in that queue's thread, one at a time; callbacks
+ * of different queues run concurrently, so shared driver state needs locking.
+ */
+#ifndef BUSE_BUSE_H
+#define BUSE_BUSE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linux/buse.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A callback's return value: the driver completes the request later. */
+#define BUSE_ASYNC 1
+
+/* Flags passed to write and write_zeroes. */
+#define BUSE_FUA     (1U << 0) /* data must be durable when the request completes */
+#define BUSE_NOUNMAP (1U << 1) /* write_zeroes: keep the blocks allocated */
+
+/* One request in flight; valid until it is completed. */
+struct buse_req;
+
+/* Device parameters.  Initialise with buse_params_init(), then override. */
+struct buse_params {
+	uint64_t size;                /* bytes; required */
+	uint32_t logical_block_size;  /* 512 (default) .. 4096 */
+	uint32_t physical_block_size; /* 0: same as logical */
+	uint32_t nr_queues;           /* 0: one per CPU */
+	uint32_t queue_depth;         /* 0: kernel default (128) */
+	uint32_t max_io_bytes;        /* 0: kernel default (256 KiB) */
+	uint32_t max_discard_bytes;   /* 0: kernel default */
+	uint32_t timeout_ms;          /* 0: kernel default (30 s) */
+	uint32_t dev_id;              /* BUSE_DEV_ID_ANY (default) or N */
+	bool read_only;
+	bool rotational;
+	bool handle_signals; /* default true: SIGINT/SIGTERM delete the device */
+	bool pin_threads;    /* default true: pin queue threads to their CPUs */
+	const char *name;    /* driver name shown by `buse info` */
+};
+
+/*
+ * The driver.  Every data callback gets the driver's private pointer, the
+ * request and its byte range; offsets and lengths are multiples of the
+ * logical block size and lie inside the device.  NULL callbacks mean the
+ * operation is not supported: the kernel is told and never sends it.
+ */
+struct buse_ops {
+	int (*read)(void *priv, struct buse_req *req, void *buf, uint32_t len,
+		    uint64_t offset);
+	int (*write)(void *priv, struct buse_req *req, const void *buf,
+		     uint32_t len, uint64_t offset, unsigned flags);
+	/* Make every completed write durable.  Also enables FUA writes. */
+	int (*flush)(void *priv, struct buse_req *req);
+	int (*discard)(void *priv, struct buse_req *req, uint32_t len,
+		       uint64_t offset);
+	int (*write_zeroes)(void *priv, struct buse_req *req, uint32_t len,
+			    uint64_t offset, unsigned flags);
+
+	/* Optional hooks, each run in the queue's own thread. */
+	int (*queue_init)(void *priv, unsigned qid); /* <0 aborts buse_run */
+	void (*queue_exit)(void *priv, unsigned qid);
+	/* After a batch of requests was handed out: submit queued work now. */
+	void (*batch_end)(void *priv, unsigned qid);
+
+	/* Optional: the disk is visible as /dev/buse<dev_id>. */
+	void (*started)(void *priv, uint32_t dev_id);
+};
+
+/* Fill in the defaults. */
+void buse_params_init(struct buse_params *p);
+
+/*
+ * Create the device, serve it until it is deleted (buse_delete(), `buse del`)
+ * or, with handle_signals, until SIGINT/SIGTERM, which deletes it after the
+ * kernel has written back everything cached.  Returns 0 or a negative errno.
+ */
+int buse_run(const struct buse_params *p, const struct buse_ops *ops,
+	     void *priv);
+
+/* Complete a request for which a callback returned BUSE_ASYNC.  Any thread. */
+void buse_complete(struct buse_req *req, int status);
+
+/*
+ * Completions from another thread are handed to the kernel at once, one
+ * system call each, unless they are bracketed by these: then the kernel gets
+ * them all at buse_batch_end().  Per thread; may nest.
+ */
+void buse_batch_begin(void);
+void buse_batch_end(void);
+
+/* The hardware queue (0..nr_queues-1) a request came in on. */
+unsigned buse_req_queue(const struct buse_req *req);
+
+/* Control plane: for tools.  All return 0 or a negative errno. */
+int buse_info(uint32_t dev_id, struct buse_dev_info *info);
+/* The device with the smallest id >= dev_id; -ENOENT if there is none. */
+int buse_info_next(uint32_t dev_id, struct buse_dev_info *info);
+/* Remove a device; its daemon's buse_run() returns. */
+int buse_delete(uint32_t dev_id);
+
+/* "created", "ready", "live", "dead", "deleting" */
+const char *buse_state_name(uint32_t state);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BUSE_BUSE_H */
