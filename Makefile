@@ -3,9 +3,13 @@
 # build/libbuse.pc.  `make check` runs every test (see README.md).
 
 KVER ?= $(shell uname -r)
+# The running kernel's build dir; else the newest installed kernel that can
+# also be booted (has a /boot/vmlinuz), so the module matches the test guest.
 KDIR ?= $(shell if [ -d /lib/modules/$(KVER)/build ]; then \
 	echo /lib/modules/$(KVER)/build; else \
-	ls -d /lib/modules/*/build 2>/dev/null | sort -V | tail -n 1; fi)
+	for v in $$(ls /lib/modules 2>/dev/null | sort -rV); do \
+	[ -f /boot/vmlinuz-$$v ] && [ -d /lib/modules/$$v/build ] && \
+	{ echo /lib/modules/$$v/build; break; }; done; fi)
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g

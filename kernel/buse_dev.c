@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * BUSE devices: parameters, lifetime, the gendisk and its blk-mq tag set.
+ *
+ * A device is referenced by the id table (until BUSE_CTL_DEL) and by every
+ * open queue fd, so the shared regions a daemon still maps outlive deletion.
+ * Each device also pins the module: unloading with devices present fails
+ * with EBUSY instead of leaving them behind.
+ */
+#include <linux/blkdev.h>
+#include <linux/cpumask.h>
+#include <linux/idr.h>
+#include <linux/log2.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/version.h>
+
+#include "buse.h"
+
+static DEFINE_MUTEX(buse_idr_lock);
+static DEFINE_IDR(buse_idr);
+static int buse_major;
+
+static const struct block_device_operations buse_bdev_fops = {
+	.owner = THIS_MODULE,
+};
+
+static int buse_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
+			  unsigned int hctx_idx)
+{
+	struct buse_dev *dev = data;
+
+	hctx->driver_data = &dev->queues[hctx_idx];
+	return 0;
+}
+
+static const struct blk_mq_ops buse_mq_ops = {
+	.queue_rq	= buse_queue_rq,
+	.timeout	= buse_timeout,
+	.init_hctx	= buse_init_hctx,
+};
+
+static bool buse_valid_bs(u32 bs, u32 max)
+{
+	return bs >= BUSE_MIN_BLOCK_SIZE && bs <= max && is_power_of_2(bs);
+}
+
+/* Check what userspace asked for, fill in defaults, and say why not. */
+static int buse_check_params(struct buse_dev_params *p)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(p->reserved); i++)
+		if (p->reserved[i])
+			return -EINVAL;
+	if (p->reserved0)
+		return -EINVAL;
+	if (p->flags & ~BUSE_F_SUPPORTED)
+		return -EOPNOTSUPP;
+	if (strnlen(p->name, sizeof(p->name)) == sizeof(p->name))
+		return -EINVAL;
+	if (p->dev_id != BUSE_DEV_ID_ANY && p->dev_id >= BUSE_MAX_DEVS)
+		return -EINVAL;
+
+	if (!p->logical_block_size)
+		p->logical_block_size = BUSE_MIN_BLOCK_SIZE;
+	if (!buse_valid_bs(p->logical_block_size, BUSE_MAX_BLOCK_SIZE))
+		return -EINVAL;
+	if (!p->physical_block_size)
+		p->physical_block_size = p->logical_block_size;
+	if (!buse_valid_bs(p->physical_block_size, 65536) ||
+	    p->physical_block_size < p->logical_block_size)
+		return -EINVAL;
+
+	if (!p->size || p->size % p->logical_block_size ||
+	    p->size > (1ULL << 60))
+		return -EINVAL;
+
+	if (!p->nr_queues)
+		p->nr_queues = num_possible_cpus();
+	p->nr_queues = min3(p->nr_queues, nr_cpu_ids, BUSE_MAX_QUEUES);
+
+	if (!p->queue_depth)
+		p->queue_depth = BUSE_DEF_DEPTH;
+	if (p->queue_depth > BUSE_MAX_DEPTH)
+		return -EINVAL;
+
+	if (!p->max_io_bytes)
+		p->max_io_bytes = BUSE_DEF_IO_BYTES;
+	if (p->max_io_bytes % 4096 || p->max_io_bytes > BUSE_MAX_IO_BYTES ||
+	    p->max_io_bytes % PAGE_SIZE)
+		return -EINVAL;
+	if ((u64)p->queue_depth * p->max_io_bytes > BUSE_MAX_QUEUE_DATA)
+		return -EINVAL;
+
+	if (p->flags & (BUSE_F_DISCARD | BUSE_F_WRITE_ZEROES)) {
+		if (!p->max_discard_bytes)
+			p->max_discard_bytes = BUSE_MAX_DISCARD_BYTES;
+		if (p->max_discard_bytes % p->logical_block_size ||
+		    p->max_discard_bytes > BUSE_MAX_DISCARD_BYTES)
+			return -EINVAL;
+	} else {
+		p->max_discard_bytes = 0;
+	}
+	/* FUA means nothing without a cache to bypass. */
+	if (!(p->flags & BUSE_F_FLUSH))
+		p->flags &= ~BUSE_F_FUA;
+
+	if (!p->timeout_ms)
+		p->timeout_ms = BUSE_DEF_TIMEOUT_MS;
+	if (p->timeout_ms < 100 || p->timeout_ms > BUSE_MAX_TIMEOUT_MS)
+		return -EINVAL;
+	return 0;
+}
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+static struct gendisk *buse_alloc_disk(struct buse_dev *dev)
+{
+	const struct buse_dev_params *p = &dev->params;
+	struct queue_limits lim = {
+		.logical_block_size	= p->logical_block_size,
+		.physical_block_size	= p->physical_block_size,
+		.io_min			= p->physical_block_size,
+		.max_hw_sectors		= p->max_io_bytes >> SECTOR_SHIFT,
+		.max_segments		= USHRT_MAX,
+		.max_segment_size	= UINT_MAX,
+	};
+	struct gendisk *disk;
+
+	if (p->flags & BUSE_F_DISCARD) {
+		lim.max_hw_discard_sectors = p->max_discard_bytes >> SECTOR_SHIFT;
+		lim.discard_granularity = p->logical_block_size;
+	}
+	if (p->flags & BUSE_F_WRITE_ZEROES)
+		lim.max_write_zeroes_sectors = p->max_discard_bytes >> SECTOR_SHIFT;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+	if (p->flags & BUSE_F_FLUSH)
+		lim.features |= BLK_FEAT_WRITE_CACHE;
+	if (p->flags & BUSE_F_FUA)
+		lim.features |= BLK_FEAT_FUA;
+	if (p->flags & BUSE_F_ROTATIONAL)
+		lim.features |= BLK_FEAT_ROTATIONAL;
+#endif
+	disk = blk_mq_alloc_disk(&dev->tag_set, &lim, dev);
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
+	if (!IS_ERR(disk)) {
+		blk_queue_write_cache(disk->queue, p->flags & BUSE_F_FLUSH,
+				      p->flags & BUSE_F_FUA);
+		if (!(p->flags & BUSE_F_ROTATIONAL))
+			blk_queue_flag_set(QUEUE_FLAG_NONROT, disk->queue);
+	}
+#endif
+	return disk;
+}
+#else
+static struct gendisk *buse_alloc_disk(struct buse_dev *dev)
+{
+	const struct buse_dev_params *p = &dev->params;
+	struct request_queue *q;
+	struct gendisk *disk;
+
+	disk = blk_mq_alloc_disk(&dev->tag_set, dev);
+	if (IS_ERR(disk))
+		return disk;
+	q = disk->queue;
+	blk_queue_logical_block_size(q, p->logical_block_size);
+	blk_queue_physical_block_size(q, p->physical_block_size);
+	blk_queue_io_min(q, p->physical_block_size);
+	blk_queue_max_hw_sectors(q, p->max_io_bytes >> SECTOR_SHIFT);
+	blk_queue_max_segments(q, USHRT_MAX);
+	blk_queue_max_segment_size(q, UINT_MAX);
+	if (p->flags & BUSE_F_DISCARD) {
+		blk_queue_max_discard_sectors(q,
+					      p->max_discard_bytes >> SECTOR_SHIFT);
+		q->limits.discard_granularity = p->logical_block_size;
+	}
+	if (p->flags & BUSE_F_WRITE_ZEROES)
+		blk_queue_max_write_zeroes_sectors(q,
+						   p->max_discard_bytes >> SECTOR_SHIFT);
+	blk_queue_write_cache(q, p->flags & BUSE_F_FLUSH,
+			      p->flags & BUSE_F_FUA);
+	if (!(p->flags & BUSE_F_ROTATIONAL))
+		blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
+	return disk;
+}
+#endif
+
+static void buse_dev_release(struct kref *ref)
+{
+	struct buse_dev *dev = container_of(ref, struct buse_dev, ref);
+	unsigned int i;
+
+	/* After del_gendisk(), or never added: the tag set must outlive it. */
+	if (dev->disk)
+		put_disk(dev->disk);
+	if (dev->tag_set.tags)
+		blk_mq_free_tag_set(&dev->tag_set);
+	for (i = 0; i < dev->params.nr_queues; i++)
+		buse_queue_free(&dev->queues[i]);
+	kfree(dev->queues);
+	put_pid(dev->daemon);
+	kfree(dev);
+	module_put(THIS_MODULE);
+}
+
+void buse_dev_put(struct buse_dev *dev)
+{
+	kref_put(&dev->ref, buse_dev_release);
+}
+
+struct buse_dev *buse_dev_get(u32 id)
+{
+	struct buse_dev *dev;
+
+	mutex_lock(&buse_idr_lock);
+	dev = idr_find(&buse_idr, id);
+	if (dev)
+		kref_get(&dev->ref);
+	mutex_unlock(&buse_idr_lock);
+	return dev;
+}
+
+int buse_dev_add(struct buse_dev_params *p)
+{
+	struct buse_dev *dev;
+	struct gendisk *disk;
+	unsigned int i;
+	int ret;
+
+	ret = buse_check_params(p);
+	if (ret)
+		return ret;
+
+	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
+	if (!dev)
+		return -ENOMEM;
+	__module_get(THIS_MODULE);
+	kref_init(&dev->ref);
+	mutex_init(&dev->lock);
+	dev->params = *p;
+	dev->params.name[BUSE_NAME_LEN - 1] = '\0';
+
+	/* From here on, buse_dev_release() undoes whatever was done. */
+	dev->queues = kcalloc(p->nr_queues, sizeof(*dev->queues), GFP_KERNEL);
+	if (!dev->queues) {
+		dev->params.nr_queues = 0;
+		ret = -ENOMEM;
+		goto out_put;
+	}
+	for (i = 0; i < p->nr_queues; i++) {
+		ret = buse_queue_init(dev, &dev->queues[i], i);
+		if (ret)
+			goto out_put;
+	}
+
+	dev->tag_set.ops = &buse_mq_ops;
+	dev->tag_set.nr_hw_queues = p->nr_queues;
+	dev->tag_set.queue_depth = p->queue_depth;
+	dev->tag_set.numa_node = NUMA_NO_NODE;
+	dev->tag_set.timeout = msecs_to_jiffies(p->timeout_ms);
+	dev->tag_set.driver_data = dev;
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 14, 0)
+	dev->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
+#endif
+	ret = blk_mq_alloc_tag_set(&dev->tag_set);
+	if (ret) {
+		dev->tag_set.tags = NULL;
+		goto out_put;
+	}
+
+	disk = buse_alloc_disk(dev);
+	if (IS_ERR(disk)) {
+		ret = PTR_ERR(disk);
+		goto out_put;
+	}
+	dev->disk = disk;
+	disk->fops = &buse_bdev_fops;
+	disk->private_data = dev;
+	disk->major = buse_major;
+	disk->minors = 1 << BUSE_PART_SHIFT;
+	set_capacity(disk, p->size >> SECTOR_SHIFT);
+	if (p->flags & BUSE_F_READ_ONLY)
+		set_disk_ro(disk, true);
+
+	mutex_lock(&buse_idr_lock);
+	if (p->dev_id == BUSE_DEV_ID_ANY)
+		ret = idr_alloc(&buse_idr, dev, 0, BUSE_MAX_DEVS, GFP_KERNEL);
+	else
+		ret = idr_alloc(&buse_idr, dev, p->dev_id, p->dev_id + 1,
+				GFP_KERNEL);
+	mutex_unlock(&buse_idr_lock);
+	if (ret < 0) {
+		if (ret == -ENOSPC && p->dev_id != BUSE_DEV_ID_ANY)
+			ret = -EEXIST;
+		goto out_put;
+	}
+	dev->id = ret;
+	dev->params.dev_id = ret;
+	disk->first_minor = dev->id << BUSE_PART_SHIFT;
+	snprintf(disk->disk_name, sizeof(disk->disk_name), BUSE_DISK_NAME "%u",
+		 dev->id);
+	*p = dev->params;
+	return 0;
+
+out_put:
+	buse_dev_put(dev);
+	return ret;
+}
+
+int buse_dev_attach(struct buse_queue_attach *a)
+{
+	struct buse_dev *dev;
+	struct buse_queue *q;
+	unsigned int cpu;
+	int ret;
+
+	dev = buse_dev_get(a->dev_id);
+	if (!dev)
+		return -ENOENT;
+	mutex_lock(&dev->lock);
+	ret = -ENODEV;
+	if (dev->deleting)
+		goto out;
+	ret = -EINVAL;
+	if (a->qid >= dev->params.nr_queues)
+		goto out;
+	q = &dev->queues[a->qid];
+	ret = buse_queue_open_fd(q);
+	if (ret < 0)
+		goto out;
+
+	a->fd = ret;
+	a->depth = dev->params.queue_depth;
+	a->region_size = q->region_size;
+	a->sq_off = q->sq_off;
+	a->sq_entries = q->sq_entries;
+	a->cq_off = q->cq_off;
+	a->cq_entries = q->cq_entries;
+	a->data_off = q->data_off;
+	a->data_size = (u64)dev->params.queue_depth * q->slot_size;
+	a->slot_size = q->slot_size;
+	for_each_possible_cpu(cpu) {
+		if (cpu < BUSE_MAX_CPU_WORDS * 64 &&
+		    dev->tag_set.map[HCTX_TYPE_DEFAULT].mq_map[cpu] == a->qid)
+			a->cpu_mask[cpu / 64] |= 1ULL << (cpu % 64);
+	}
+	put_pid(dev->daemon);
+	dev->daemon = get_pid(task_tgid(current));
+	ret = 0;
+out:
+	mutex_unlock(&dev->lock);
+	buse_dev_put(dev);
+	return ret;
+}
+
+int buse_dev_start(u32 id)
+{
+	struct buse_dev *dev;
+	int ret;
+
+	dev = buse_dev_get(id);
+	if (!dev)
+		return -ENOENT;
+	mutex_lock(&dev->lock);
+	if (dev->deleting)
+		ret = -ENODEV;
+	else if (dev->started)
+		ret = -EALREADY;
+	else if (dev->nr_attached != dev->params.nr_queues)
+		ret = -EBUSY;
+	else
+		ret = add_disk(dev->disk);
+	if (!ret)
+		dev->started = true;
+	mutex_unlock(&dev->lock);
+	buse_dev_put(dev);
+	return ret;
+}
+
+/*
+ * Remove the disk first, while the daemon still serves it, so cached data
+ * is written back; a dead daemon fails requests at once and a hung one is
+ * cut off by the request timeout, so this cannot hang forever.  Then release
+ * the daemon's queue threads and drop the table's reference.
+ */
+int buse_dev_del(u32 id)
+{
+	struct buse_dev *dev;
+	unsigned int i;
+
+	dev = buse_dev_get(id);
+	if (!dev)
+		return -ENOENT;
+	mutex_lock(&dev->lock);
+	if (dev->deleting) {
+		mutex_unlock(&dev->lock);
+		buse_dev_put(dev);
+		return -ENOENT;
+	}
+	dev->deleting = true;
+	if (dev->started)
+		del_gendisk(dev->disk);
+	for (i = 0; i < dev->params.nr_queues; i++)
+		buse_queue_shutdown(&dev->queues[i]);
+	mutex_unlock(&dev->lock);
+
+	mutex_lock(&buse_idr_lock);
+	idr_remove(&buse_idr, dev->id);
+	mutex_unlock(&buse_idr_lock);
+
+	buse_dev_put(dev);	/* the table's reference */
+	buse_dev_put(dev);	/* ours */
+	return 0;
+}
+
+static u32 buse_dev_state(struct buse_dev *dev)
+{
+	unsigned int i;
+
+	if (dev->deleting)
+		return BUSE_STATE_DELETING;
+	for (i = 0; i < dev->params.nr_queues; i++)
+		if (READ_ONCE(dev->queues[i].dead))
+			return BUSE_STATE_DEAD;
+	if (dev->started)
+		return BUSE_STATE_LIVE;
+	if (dev->nr_attached == dev->params.nr_queues)
+		return BUSE_STATE_READY;
+	return BUSE_STATE_CREATED;
+}
+
+int buse_dev_info(struct buse_dev_info *info)
+{
+	struct buse_dev *dev = NULL;
+	u32 id = info->dev_id;
+	u32 flags = info->flags;
+
+	if (flags & ~BUSE_INFO_NEXT)
+		return -EINVAL;
+	if (flags & BUSE_INFO_NEXT) {
+		int next = id > INT_MAX ? INT_MAX : id;
+
+		mutex_lock(&buse_idr_lock);
+		dev = idr_get_next(&buse_idr, &next);
+		if (dev)
+			kref_get(&dev->ref);
+		mutex_unlock(&buse_idr_lock);
+	} else {
+		dev = buse_dev_get(id);
+	}
+	if (!dev)
+		return -ENOENT;
+
+	memset(info, 0, sizeof(*info));
+	mutex_lock(&dev->lock);
+	info->dev_id = dev->id;
+	info->flags = flags;
+	info->params = dev->params;
+	info->state = buse_dev_state(dev);
+	info->daemon_pid = dev->daemon ? pid_vnr(dev->daemon) : 0;
+	info->nr_attached = dev->nr_attached;
+	info->major = buse_major;
+	info->minor = dev->id << BUSE_PART_SHIFT;
+	mutex_unlock(&dev->lock);
+	buse_dev_put(dev);
+	return 0;
+}
+
+int buse_blk_init(void)
+{
+	buse_major = register_blkdev(0, BUSE_DISK_NAME);
+	return buse_major < 0 ? buse_major : 0;
+}
+
+void buse_blk_exit(void)
+{
+	unregister_blkdev(buse_major, BUSE_DISK_NAME);
+}

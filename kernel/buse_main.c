@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * BUSE: block device in userspace.  Module entry and the control node,
+ * /dev/buse-control, through which a daemon creates, starts, inspects and
+ * deletes devices and attaches to their queues.
+ */
+#include <linux/capability.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/uaccess.h>
+
+#include "buse.h"
+
+static long buse_ctl_add(void __user *argp)
+{
+	struct buse_dev_params p;
+	int ret;
+
+	if (copy_from_user(&p, argp, sizeof(p)))
+		return -EFAULT;
+	ret = buse_dev_add(&p);
+	if (ret)
+		return ret;
+	if (copy_to_user(argp, &p, sizeof(p))) {
+		/* Nobody will learn the id: do not leave the device behind. */
+		buse_dev_del(p.dev_id);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static long buse_ctl_attach(void __user *argp)
+{
+	struct buse_queue_attach in, out;
+	int ret;
+
+	if (copy_from_user(&in, argp, sizeof(in)))
+		return -EFAULT;
+	memset(&out, 0, sizeof(out));
+	out.dev_id = in.dev_id;
+	out.qid = in.qid;
+	ret = buse_dev_attach(&out);
+	if (ret)
+		return ret;
+	/*
+	 * The fd is installed already; if the caller's buffer went away it
+	 * cannot learn the number, and closing on its behalf would race with
+	 * its other threads.  It will be released when the process exits.
+	 */
+	if (copy_to_user(argp, &out, sizeof(out)))
+		return -EFAULT;
+	return 0;
+}
+
+static long buse_ctl_info(void __user *argp)
+{
+	struct buse_dev_info info;
+	int ret;
+
+	if (copy_from_user(&info, argp, sizeof(info)))
+		return -EFAULT;
+	ret = buse_dev_info(&info);
+	if (ret)
+		return ret;
+	if (copy_to_user(argp, &info, sizeof(info)))
+		return -EFAULT;
+	return 0;
+}
+
+static long buse_ctl_ioctl(struct file *file, unsigned int cmd,
+			   unsigned long arg)
+{
+	void __user *argp = (void __user *)arg;
+
+	/* The node is root-only; check again in case its mode was changed. */
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+
+	switch (cmd) {
+	case BUSE_CTL_ADD:
+		return buse_ctl_add(argp);
+	case BUSE_CTL_ATTACH_QUEUE:
+		return buse_ctl_attach(argp);
+	case BUSE_CTL_START:
+		if (arg > U32_MAX)
+			return -EINVAL;
+		return buse_dev_start(arg);
+	case BUSE_CTL_DEL:
+		if (arg > U32_MAX)
+			return -EINVAL;
+		return buse_dev_del(arg);
+	case BUSE_CTL_GET_INFO:
+		return buse_ctl_info(argp);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int buse_ctl_open(struct inode *inode, struct file *file)
+{
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	return nonseekable_open(inode, file);
+}
+
+static const struct file_operations buse_ctl_fops = {
+	.owner		= THIS_MODULE,
+	.open		= buse_ctl_open,
+	.unlocked_ioctl	= buse_ctl_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= noop_llseek,
+};
+
+static struct miscdevice buse_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= BUSE_CONTROL_NAME,
+	.fops	= &buse_ctl_fops,
+	.mode	= 0600,
+};
+
+static int __init buse_init(void)
+{
+	int ret;
+
+	ret = buse_blk_init();
+	if (ret)
+		return ret;
+	ret = misc_register(&buse_misc);
+	if (ret) {
+		buse_blk_exit();
+		return ret;
+	}
+	return 0;
+}
+
+static void __exit buse_exit(void)
+{
+	misc_deregister(&buse_misc);
+	buse_blk_exit();
+}
+
+module_init(buse_init);
+module_exit(buse_exit);
+
+MODULE_DESCRIPTION("BUSE: block devices in userspace");
+MODULE_AUTHOR("BUSE developers");
+MODULE_LICENSE("GPL");

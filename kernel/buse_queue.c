@@ -1,0 +1,411 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * BUSE data path: one shared region per hardware queue, a submission ring
+ * the kernel fills from ->queue_rq() and a completion ring the daemon fills
+ * and hands over with BUSE_IOC_SYNC.  Data is copied once, between the bio
+ * pages and the request's slot in the shared region.
+ */
+#include <linux/anon_inodes.h>
+#include <linux/bvec.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include <linux/version.h>
+
+#include "buse.h"
+
+#define BUSE_COOKIE_MASK	0x7fffffffU
+
+static unsigned long buse_key(u32 cookie)
+{
+	return ((unsigned long)cookie << 1) | 1;
+}
+
+int buse_queue_init(struct buse_dev *dev, struct buse_queue *q,
+		    unsigned int qid)
+{
+	const struct buse_dev_params *p = &dev->params;
+	u32 entries = roundup_pow_of_two(p->queue_depth);
+	size_t off;
+
+	q->dev = dev;
+	q->qid = qid;
+	q->sq_entries = entries;
+	q->cq_entries = entries;
+	q->slot_size = p->max_io_bytes;
+
+	off = sizeof(struct buse_ring_hdr);
+	q->sq_off = off;
+	off = ALIGN(off + (size_t)entries * sizeof(struct buse_sqe),
+		    SMP_CACHE_BYTES);
+	q->cq_off = off;
+	off += (size_t)entries * sizeof(struct buse_cqe);
+	q->data_off = PAGE_ALIGN(off);
+	q->region_size = PAGE_ALIGN(q->data_off +
+				    (size_t)p->queue_depth * q->slot_size);
+
+	q->slots = kcalloc(p->queue_depth, sizeof(*q->slots), GFP_KERNEL);
+	if (!q->slots)
+		return -ENOMEM;
+	/* Zeroed: nothing of the kernel's reaches userspace. */
+	q->region = vmalloc_user(q->region_size);
+	if (!q->region) {
+		kfree(q->slots);
+		q->slots = NULL;
+		return -ENOMEM;
+	}
+	q->hdr = q->region;
+	q->sq = q->region + q->sq_off;
+	q->cq = q->region + q->cq_off;
+	q->data = q->region + q->data_off;
+
+	spin_lock_init(&q->sq_lock);
+	mutex_init(&q->cq_lock);
+	init_waitqueue_head(&q->wait);
+	return 0;
+}
+
+void buse_queue_free(struct buse_queue *q)
+{
+	vfree(q->region);
+	kfree(q->slots);
+	q->region = NULL;
+	q->slots = NULL;
+}
+
+static void buse_copy_to_slot(struct request *rq, u8 *dst)
+{
+	struct req_iterator iter;
+	struct bio_vec bv;
+
+	rq_for_each_segment(bv, rq, iter) {
+		memcpy_from_bvec(dst, &bv);
+		dst += bv.bv_len;
+	}
+}
+
+static void buse_copy_from_slot(struct request *rq, const u8 *src)
+{
+	struct req_iterator iter;
+	struct bio_vec bv;
+
+	rq_for_each_segment(bv, rq, iter) {
+		memcpy_to_bvec(&bv, src);
+		src += bv.bv_len;
+	}
+}
+
+static int buse_rq_op(struct request *rq, u16 *flags)
+{
+	*flags = 0;
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+		return BUSE_OP_READ;
+	case REQ_OP_WRITE:
+		if (rq->cmd_flags & REQ_FUA)
+			*flags |= BUSE_SQE_FUA;
+		return BUSE_OP_WRITE;
+	case REQ_OP_FLUSH:
+		return BUSE_OP_FLUSH;
+	case REQ_OP_DISCARD:
+		return BUSE_OP_DISCARD;
+	case REQ_OP_WRITE_ZEROES:
+		if (rq->cmd_flags & REQ_NOUNMAP)
+			*flags |= BUSE_SQE_NOUNMAP;
+		return BUSE_OP_WRITE_ZEROES;
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+/* True when the daemon has requests it has not consumed yet. */
+static bool buse_sq_pending(struct buse_queue *q)
+{
+	return READ_ONCE(q->sq_tail) != READ_ONCE(q->hdr->sq_head);
+}
+
+blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
+			   const struct blk_mq_queue_data *bd)
+{
+	struct buse_queue *q = hctx->driver_data;
+	struct request *rq = bd->rq;
+	struct buse_slot *slot = &q->slots[rq->tag];
+	struct buse_sqe *sqe;
+	u32 len = blk_rq_bytes(rq);
+	bool has_data;
+	u16 flags;
+	int op;
+
+	op = buse_rq_op(rq, &flags);
+	if (op < 0)
+		return BLK_STS_NOTSUPP;
+	has_data = op == BUSE_OP_READ || op == BUSE_OP_WRITE;
+	/* The queue limits make this impossible; never overrun a slot. */
+	if (has_data && len > q->slot_size)
+		return BLK_STS_IOERR;
+
+	blk_mq_start_request(rq);
+	if (op == BUSE_OP_WRITE)
+		buse_copy_to_slot(rq, q->data + (size_t)rq->tag * q->slot_size);
+
+	spin_lock(&q->sq_lock);
+	if (unlikely(q->dead || q->shutdown)) {
+		spin_unlock(&q->sq_lock);
+		return BLK_STS_IOERR;
+	}
+	slot->cookie = (slot->cookie + 1) & BUSE_COOKIE_MASK;
+	slot->rq = rq;
+	sqe = &q->sq[q->sq_tail & (q->sq_entries - 1)];
+	sqe->op = op;
+	sqe->reserved0 = 0;
+	sqe->flags = flags;
+	sqe->tag = rq->tag;
+	sqe->sector = blk_rq_pos(rq);
+	sqe->len = len;
+	sqe->cookie = slot->cookie;
+	sqe->data_off = has_data ?
+		q->data_off + (size_t)rq->tag * q->slot_size : 0;
+	sqe->seq = 0;
+	/*
+	 * The daemon may complete as soon as it sees the entry, so the slot
+	 * is armed first; the release on sq_tail orders the entry's fields
+	 * before the daemon's acquire of the tail.
+	 */
+	smp_store_release(&slot->key, buse_key(slot->cookie));
+	q->sq_tail++;
+	smp_store_release(&q->hdr->sq_tail, q->sq_tail);
+	spin_unlock(&q->sq_lock);
+
+	if (wq_has_sleeper(&q->wait))
+		wake_up(&q->wait);
+	return BLK_STS_OK;
+}
+
+/* Take ownership of an in-flight request; NULL if someone else has it. */
+static struct request *buse_claim(struct buse_slot *slot, unsigned long key)
+{
+	if (!(key & 1) || cmpxchg(&slot->key, key, 0) != key)
+		return NULL;
+	return slot->rq;
+}
+
+static blk_status_t buse_status(s32 status)
+{
+	if (status > 0 || status < -MAX_ERRNO)
+		return BLK_STS_IOERR;
+	return errno_to_blk_status(status);
+}
+
+/* Apply one completion from the daemon; false if it was rejected. */
+static bool buse_complete_cqe(struct buse_queue *q, const struct buse_cqe *cqe)
+{
+	unsigned int depth = q->dev->params.queue_depth;
+	struct request *rq;
+	blk_status_t sts;
+
+	if (cqe->tag >= depth || cqe->cookie > BUSE_COOKIE_MASK)
+		return false;
+	rq = buse_claim(&q->slots[cqe->tag], buse_key(cqe->cookie));
+	if (!rq)
+		return false;
+
+	sts = buse_status(cqe->status);
+	if (sts == BLK_STS_OK && req_op(rq) == REQ_OP_READ)
+		buse_copy_from_slot(rq, q->data +
+				    (size_t)cqe->tag * q->slot_size);
+	blk_mq_end_request(rq, sts);
+	return true;
+}
+
+/* Consume every completion the daemon has posted.  Caller holds cq_lock. */
+static int buse_reap(struct buse_queue *q)
+{
+	/* Pairs with the daemon's release of cq_tail after its entries. */
+	u32 tail = smp_load_acquire(&q->hdr->cq_tail);
+	u32 n = tail - q->cq_head;
+	unsigned int bad = 0;
+	struct buse_cqe cqe;
+
+	if (n > q->cq_entries)
+		return -EINVAL;
+	for (; q->cq_head != tail; q->cq_head++) {
+		const struct buse_cqe *src;
+
+		/* Read the entry once: the daemon may change it under us. */
+		src = &q->cq[q->cq_head & (q->cq_entries - 1)];
+		cqe.tag = READ_ONCE(src->tag);
+		cqe.cookie = READ_ONCE(src->cookie);
+		cqe.status = READ_ONCE(src->status);
+		if (!buse_complete_cqe(q, &cqe))
+			bad++;
+	}
+	WRITE_ONCE(q->hdr->cq_head, q->cq_head);
+	if (bad)
+		pr_warn_ratelimited("buse%u: queue %u: %u invalid completions\n",
+				    q->dev->id, q->qid, bad);
+	return 0;
+}
+
+/* End every request the daemon owns, with an I/O error. */
+static void buse_abort_inflight(struct buse_queue *q)
+{
+	unsigned int tag;
+
+	for (tag = 0; tag < q->dev->params.queue_depth; tag++) {
+		struct buse_slot *slot = &q->slots[tag];
+		struct request *rq;
+
+		rq = buse_claim(slot, READ_ONCE(slot->key));
+		if (rq)
+			blk_mq_end_request(rq, BLK_STS_IOERR);
+	}
+}
+
+enum blk_eh_timer_return buse_timeout(struct request *rq)
+{
+	struct buse_queue *q = rq->mq_hctx->driver_data;
+	struct buse_slot *slot = &q->slots[rq->tag];
+	unsigned long key = READ_ONCE(slot->key);
+
+	if ((key & 1) && READ_ONCE(slot->rq) == rq &&
+	    buse_claim(slot, key) == rq) {
+		pr_warn_ratelimited("buse%u: queue %u: request timed out\n",
+				    q->dev->id, q->qid);
+		blk_mq_end_request(rq, BLK_STS_IOERR);
+		return BLK_EH_DONE;
+	}
+	/* Not handed out yet, or being completed right now. */
+	return BLK_EH_RESET_TIMER;
+}
+
+/* The device is going away: fail what is left and release the daemon. */
+void buse_queue_shutdown(struct buse_queue *q)
+{
+	spin_lock(&q->sq_lock);
+	q->shutdown = true;
+	spin_unlock(&q->sq_lock);
+	buse_abort_inflight(q);
+	wake_up_all(&q->wait);
+}
+
+static long buse_queue_sync(struct buse_queue *q, unsigned long flags)
+{
+	int ret;
+
+	if (flags & ~(unsigned long)BUSE_SYNC_WAIT)
+		return -EINVAL;
+
+	mutex_lock(&q->cq_lock);
+	if (READ_ONCE(q->shutdown)) {
+		mutex_unlock(&q->cq_lock);
+		return -ENODEV;
+	}
+	ret = buse_reap(q);
+	mutex_unlock(&q->cq_lock);
+	if (ret)
+		return ret;
+
+	if (flags & BUSE_SYNC_WAIT) {
+		ret = wait_event_interruptible(q->wait, buse_sq_pending(q) ||
+					       READ_ONCE(q->shutdown));
+		if (ret)
+			return ret;
+	}
+	if (READ_ONCE(q->shutdown))
+		return -ENODEV;
+	return min_t(u32, READ_ONCE(q->sq_tail) - READ_ONCE(q->hdr->sq_head),
+		     q->sq_entries);
+}
+
+static long buse_queue_ioctl(struct file *file, unsigned int cmd,
+			     unsigned long arg)
+{
+	struct buse_queue *q = file->private_data;
+
+	switch (cmd) {
+	case BUSE_IOC_SYNC:
+		return buse_queue_sync(q, arg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int buse_queue_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct buse_queue *q = file->private_data;
+
+	if (vma->vm_pgoff || vma->vm_end - vma->vm_start != q->region_size)
+		return -EINVAL;
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	vm_flags_set(vma, VM_DONTCOPY);
+#else
+	vma->vm_flags |= VM_DONTCOPY;
+#endif
+	return remap_vmalloc_range(vma, q->region, 0);
+}
+
+/* The daemon closed the queue (or died): its requests cannot complete. */
+static int buse_queue_release(struct inode *inode, struct file *file)
+{
+	struct buse_queue *q = file->private_data;
+	struct buse_dev *dev = q->dev;
+
+	spin_lock(&q->sq_lock);
+	q->dead = true;
+	q->attached = false;
+	spin_unlock(&q->sq_lock);
+	buse_abort_inflight(q);
+	wake_up_all(&q->wait);
+
+	mutex_lock(&dev->lock);
+	dev->nr_attached--;
+	mutex_unlock(&dev->lock);
+	buse_dev_put(dev);
+	return 0;
+}
+
+static const struct file_operations buse_queue_fops = {
+	.owner		= THIS_MODULE,
+	.release	= buse_queue_release,
+	.unlocked_ioctl	= buse_queue_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.mmap		= buse_queue_mmap,
+	.llseek		= noop_llseek,
+};
+
+/*
+ * Called with dev->lock held; the new fd holds a device reference.  The queue
+ * is marked attached before the fd exists, so a close racing with us finds
+ * it consistent.
+ */
+int buse_queue_open_fd(struct buse_queue *q)
+{
+	int fd;
+
+	spin_lock(&q->sq_lock);
+	if (q->attached || q->dead || q->shutdown) {
+		spin_unlock(&q->sq_lock);
+		return -EBUSY;
+	}
+	q->attached = true;
+	spin_unlock(&q->sq_lock);
+	q->dev->nr_attached++;
+	kref_get(&q->dev->ref);
+
+	fd = anon_inode_getfd("[buse-queue]", &buse_queue_fops, q,
+			      O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		spin_lock(&q->sq_lock);
+		q->attached = false;
+		spin_unlock(&q->sq_lock);
+		q->dev->nr_attached--;
+		buse_dev_put(q->dev);
+	}
+	return fd;
+}
