@@ -1,0 +1,146 @@
+#!/bin/bash
+# scripts/check.sh - build BUSE and run every test; the one test command.
+#
+#   scripts/check.sh [--host-only | --guest-only] [-- TEST_FILTER...]
+#
+# Steps:
+#   1. scripts/deps.sh            install missing Debian packages
+#   2. make KVER=<guest kernel>   kernel module + userspace      (1 check)
+#   3. make unit                  host unit tests, ASan/UBSan    (N checks)
+#   4. one guest boot (tests/vm/run) running tests/guest/run.sh (N checks)
+#      [TEST_FILTER...] or $BUSE_TESTS selects guest tests; if the guest did
+#      not complete or its kernel log shows a warning, one more failure,
+#      "guest kernel log clean / guest completed", is counted.
+# --host-only skips step 4, --guest-only skips step 3.
+#
+# The module is built for the kernel the guest boots: $BUSE_KVER, else the
+# newest kernel with both /boot/vmlinuz-VER and /lib/modules/VER/kernel
+# (tests/vm/run --print-kernel).  $BUSE_VM_TIMEOUT (seconds, default 1500)
+# limits the guest boot.  Guest results are kept in build/vm/check/.
+#
+# Ends with the line "N passed, N failed"; exits 1 if anything failed.
+
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$REPO" || exit 1
+
+HOST=1
+GUEST=1
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--host-only) GUEST=0; shift ;;
+	--guest-only) HOST=0; shift ;;
+	-h | --help) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	--) shift; break ;;
+	*) echo "check: unknown argument $1 (see --help)" >&2; exit 2 ;;
+	esac
+done
+[ "$HOST$GUEST" != 00 ] || { echo "check: --host-only and --guest-only exclude each other" >&2; exit 2; }
+
+PASSED=0
+FAILED=0
+REPORT=()   # one line per step, printed at the end
+
+step() { printf '\n==== %s\n' "$*"; }
+# add STEP PASSED FAILED [NOTE]
+add() {
+	PASSED=$((PASSED + $2))
+	FAILED=$((FAILED + $3))
+	REPORT+=("$(printf '%-8s %3d passed, %3d failed%s' "$1" "$2" "$3" "${4:+  ($4)}")")
+}
+# summary_of PREFIX FILE...: "P F" from the last "PREFIX P passed, F failed"
+# line of the files, or nothing.
+summary_of() {
+	local prefix=$1
+	shift
+	cat "$@" 2>/dev/null | tr -d '\r' |
+		sed -nE "s/^${prefix}([0-9]+) passed, ([0-9]+) failed\$/\1 \2/p" | tail -n 1
+}
+
+LOGDIR=$REPO/build/check
+mkdir -p "$LOGDIR"
+
+# --- 1. packages -------------------------------------------------------------
+step "dependencies (scripts/deps.sh)"
+if ! ./scripts/deps.sh; then
+	add deps 0 1 "scripts/deps.sh failed"
+fi
+
+KVER=${BUSE_KVER:-$(tests/vm/run --print-kernel 2>/dev/null)}
+if [ -z "$KVER" ]; then
+	echo "check: no bootable kernel found (need linux-image-amd64)" >&2
+	add kernel 0 1 "no bootable kernel"
+fi
+export BUSE_KVER=$KVER
+
+# --- 2. build ----------------------------------------------------------------
+step "build: make KVER=$KVER"
+BUILD_OK=0
+if [ -n "$KVER" ] && make -j"$(nproc)" KVER="$KVER"; then
+	BUILD_OK=1
+	add make 1 0
+else
+	add make 0 1 "make failed"
+fi
+
+# --- 3. host unit tests ------------------------------------------------------
+if [ "$HOST" = 1 ]; then
+	step "host unit tests: make unit"
+	make -j"$(nproc)" KVER="$KVER" unit 2>&1 | tee "$LOGDIR/unit.log"
+	rc=${PIPESTATUS[0]}
+	read -r p f <<<"$(summary_of 'unit: ' "$LOGDIR/unit.log")"
+	if [ -z "${p:-}" ]; then
+		add unit 0 1 "no 'unit: N passed, N failed' line; make unit exited $rc"
+	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		add unit "$p" 1 "make unit exited $rc"
+	else
+		add unit "$p" "$f"
+	fi
+	while IFS= read -r line; do
+		REPORT+=("         $line")
+	done < <(tr -d '\r' <"$LOGDIR/unit.log" | grep '^FAIL: ')
+fi
+
+# --- 4. guest tests ----------------------------------------------------------
+if [ "$GUEST" = 1 ]; then
+	step "guest tests: tests/vm/run -- tests/guest/run.sh $*"
+	if [ "$BUILD_OK" = 0 ]; then
+		echo "check: skipped, the build failed"
+		add guest 0 1 "skipped: the build failed"
+	else
+		OUT=$REPO/build/vm/check
+		rm -rf "$OUT"
+		mkdir -p "$OUT"
+		tests/vm/run --timeout "${BUSE_VM_TIMEOUT:-1500}" --out "$OUT" \
+			-- tests/guest/run.sh "$@"
+		rc=$?
+		# run.sh writes its results to the out share; the console is the
+		# fallback.
+		read -r p f <<<"$(summary_of 'guest: ' "$OUT/guest-tests/results.txt")"
+		[ -n "${p:-}" ] || read -r p f <<<"$(summary_of 'guest: ' "$OUT/console.log")"
+		note=
+		extra=0
+		if [ "$rc" -eq 124 ] || [ "$rc" -eq 125 ]; then
+			extra=1
+			note="guest kernel log clean / guest completed: FAILED (tests/vm/run exited $rc)"
+		elif [ -z "${p:-}" ]; then
+			extra=1
+			note="no 'guest: N passed, N failed' line; tests/vm/run exited $rc"
+		elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+			extra=1
+			note="tests/vm/run exited $rc"
+		fi
+		add guest "${p:-0}" $((${f:-0} + extra)) "$note"
+		while IFS= read -r line; do
+			REPORT+=("         $line")
+		done < <(grep '^not ok' "$OUT/guest-tests/results.txt" 2>/dev/null)
+		echo "check: guest logs in $OUT (console.log, dmesg.txt, guest-tests/)"
+	fi
+fi
+
+# --- summary -----------------------------------------------------------------
+step "summary (kernel $KVER)"
+printf '%s\n' "${REPORT[@]}"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
