@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * buse-testdrv: a RAM disk with knobs for the guest tests, written against
+ * libbuse alone (it shows the library works without the buse tool).
+ *
+ *   buse-testdrv [--size SIZE] [--block-size N] [--queues N] [--depth N]
+ *                [--max-io BYTES] [--id N] [--read-only]
+ *                [--fail-sector START:COUNT]... [--stats FILE]
+ *                [--no-flush] [--no-discard] [--no-write-zeroes]
+ *                [--daemon] [--log FILE]
+ *
+ * It prints /dev/buseN once the disk is live; with --daemon it then leaves
+ * a daemon behind and exits, so a shell test can write dev=$(buse-testdrv
+ * --daemon).  SIGTERM or `buse del` ends it.
+ *
+ * --fail-sector: reads and writes touching those 512-byte sectors fail with
+ * EIO.  --stats: FILE holds the counters ("reads N" lines); it is rewritten
+ * atomically at start, after every flush, discard, write-zeroes, FUA write
+ * and failed request, after every 1000 requests and at exit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <buse/buse.h>
+
+#define MAX_FAIL 64
+
+struct range {
+	uint64_t start, count; /* 512-byte sectors */
+};
+
+enum counter {
+	READS,
+	WRITES,
+	FLUSHES,
+	FUA_WRITES,
+	DISCARDS,
+	WRITE_ZEROES,
+	ERRORS,
+	NR_COUNTERS
+};
+
+static const char *const counter_names[NR_COUNTERS] = {
+	"reads",    "writes",	    "flushes", "fua_writes",
+	"discards", "write_zeroes", "errors",
+};
+
+struct testdrv {
+	char *mem;
+	struct range fail[MAX_FAIL];
+	unsigned nr_fail;
+	const char *stats;
+	pthread_mutex_t stats_lock; /* one writer of FILE.tmp at a time */
+	atomic_uint_fast64_t count[NR_COUNTERS];
+	atomic_uint_fast64_t ops;
+	int notify_fd; /* --daemon: pipe to the waiting parent */
+};
+
+static void write_stats(struct testdrv *t)
+{
+	char tmp[4096];
+	FILE *f;
+	int i;
+
+	if (!t->stats)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", t->stats);
+	pthread_mutex_lock(&t->stats_lock);
+	f = fopen(tmp, "w");
+	if (f) {
+		for (i = 0; i < NR_COUNTERS; i++)
+			fprintf(f, "%s %" PRIuFAST64 "\n", counter_names[i],
+				atomic_load(&t->count[i]));
+		/* Readers see the old file or the new one, never half. */
+		if (fclose(f) || rename(tmp, t->stats))
+			fprintf(stderr, "testdrv: %s: %s\n", t->stats,
+				strerror(errno));
+	} else {
+		fprintf(stderr, "testdrv: %s: %s\n", tmp, strerror(errno));
+	}
+	pthread_mutex_unlock(&t->stats_lock);
+}
+
+/* Count one request; `always` requests refresh the stats file at once. */
+static void count(struct testdrv *t, enum counter c, bool always)
+{
+	atomic_fetch_add(&t->count[c], 1);
+	if ((atomic_fetch_add(&t->ops, 1) + 1) % 1000 == 0 || always)
+		write_stats(t);
+}
+
+static bool must_fail(struct testdrv *t, uint32_t len, uint64_t off)
+{
+	uint64_t first = off / 512, end = (off + len) / 512;
+	unsigned i;
+
+	for (i = 0; i < t->nr_fail; i++)
+		if (first < t->fail[i].start + t->fail[i].count &&
+		    t->fail[i].start < end)
+			return true;
+	return false;
+}
+
+static int td_read(void *priv, struct buse_req *req, void *buf, uint32_t len,
+		   uint64_t off)
+{
+	struct testdrv *t = priv;
+
+	if (must_fail(t, len, off)) {
+		count(t, ERRORS, true);
+		return -EIO;
+	}
+	memcpy(buf, t->mem + off, len);
+	count(t, READS, false);
+	return 0;
+}
+
+static int td_write(void *priv, struct buse_req *req, const void *buf,
+		    uint32_t len, uint64_t off, unsigned flags)
+{
+	struct testdrv *t = priv;
+
+	if (must_fail(t, len, off)) {
+		count(t, ERRORS, true);
+		return -EIO;
+	}
+	memcpy(t->mem + off, buf, len);
+	if (flags & BUSE_FUA)
+		atomic_fetch_add(&t->count[FUA_WRITES], 1);
+	/* FUA writes are rare and tests look for them: refresh at once. */
+	count(t, WRITES, flags & BUSE_FUA);
+	return 0;
+}
+
+static int td_flush(void *priv, struct buse_req *req)
+{
+	count(priv, FLUSHES, true);
+	return 0;
+}
+
+static int td_discard(void *priv, struct buse_req *req, uint32_t len,
+		      uint64_t off)
+{
+	struct testdrv *t = priv;
+
+	memset(t->mem + off, 0, len); /* so tests can check for zeros */
+	count(t, DISCARDS, true);
+	return 0;
+}
+
+static int td_write_zeroes(void *priv, struct buse_req *req, uint32_t len,
+			   uint64_t off, unsigned flags)
+{
+	struct testdrv *t = priv;
+
+	memset(t->mem + off, 0, len);
+	count(t, WRITE_ZEROES, true);
+	return 0;
+}
+
+static bool wait_for_node(const char *path)
+{
+	struct stat st;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (!stat(path, &st) && S_ISBLK(st.st_mode))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void print_dev(uint32_t dev_id)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/dev/%s%u", BUSE_DISK_NAME, dev_id);
+	if (!wait_for_node(path))
+		fprintf(stderr, "testdrv: %s did not appear\n", path);
+	printf("%s\n", path);
+	fflush(stdout);
+}
+
+static struct testdrv drv = {.notify_fd = -1};
+
+static void td_started(void *priv, uint32_t dev_id)
+{
+	struct testdrv *t = priv;
+	int32_t msg[2] = {0, (int32_t)dev_id};
+
+	write_stats(t); /* so the file exists from the start */
+	if (t->notify_fd < 0) {
+		print_dev(dev_id);
+		return;
+	}
+	if (write(t->notify_fd, msg, sizeof(msg)) < 0)
+		fprintf(stderr, "testdrv: notify: %s\n", strerror(errno));
+	close(t->notify_fd);
+	t->notify_fd = -1;
+}
+
+/*
+ * --daemon: the parent waits for the child's started hook (or its error),
+ * prints the device and exits; the child goes on serving.  Returns in the
+ * child only.
+ */
+static void daemonize(const char *log)
+{
+	int pfd[2], nullfd, logfd;
+	int32_t msg[2];
+	ssize_t n;
+	pid_t pid;
+
+	nullfd = open("/dev/null", O_RDWR);
+	logfd = log ? open(log, O_WRONLY | O_CREAT | O_APPEND, 0644) : nullfd;
+	if (nullfd < 0 || logfd < 0) {
+		perror(log && nullfd >= 0 ? log : "/dev/null");
+		exit(1);
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		perror("testdrv: pipe");
+		exit(1);
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		perror("testdrv: fork");
+		exit(1);
+	}
+	if (!pid) {
+		close(pfd[0]);
+		drv.notify_fd = pfd[1];
+		setsid();
+		signal(SIGPIPE, SIG_IGN);
+		dup2(nullfd, STDIN_FILENO);
+		/* Not holding the test's stdout open: $(...) would hang. */
+		dup2(logfd, STDOUT_FILENO);
+		dup2(logfd, STDERR_FILENO);
+		return;
+	}
+	close(pfd[1]);
+	do
+		n = read(pfd[0], msg, sizeof(msg));
+	while (n < 0 && errno == EINTR);
+	if (n == sizeof(msg) && !msg[0]) {
+		print_dev((uint32_t)msg[1]);
+		exit(0);
+	}
+	if (n == sizeof(msg))
+		fprintf(stderr, "testdrv: cannot start: %s\n",
+			strerror(-msg[0]));
+	else
+		fprintf(stderr, "testdrv: the daemon died before starting\n");
+	waitpid(pid, NULL, 0);
+	exit(1);
+}
+
+static uint64_t parse_num(const char *opt, const char *s, bool suffix)
+{
+	uint64_t v, shift = 0;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (suffix && *end && strchr("KMGT", *end) && end[1] == 0) {
+		shift = 10 * (strchr("KMGT", *end) - "KMGT" + 1);
+		end++;
+	}
+	if (errno || end == s || *end || *s == '-' || v > UINT64_MAX >> shift) {
+		fprintf(stderr, "testdrv: --%s: bad number '%s'\n", opt, s);
+		exit(1);
+	}
+	return v << shift;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: buse-testdrv [--size SIZE] [--block-size N]\n"
+		"         [--queues N] [--depth N] [--max-io BYTES] [--id N]\n"
+		"         [--read-only]\n"
+		"         [--fail-sector START:COUNT]... [--stats FILE]\n"
+		"         [--no-flush] [--no-discard] [--no-write-zeroes]\n"
+		"         [--daemon] [--log FILE]\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"size", required_argument, NULL, 's'},
+		{"block-size", required_argument, NULL, 'b'},
+		{"queues", required_argument, NULL, 'q'},
+		{"depth", required_argument, NULL, 'd'},
+		{"max-io", required_argument, NULL, 'm'},
+		{"id", required_argument, NULL, 'i'},
+		{"read-only", no_argument, NULL, 'r'},
+		{"fail-sector", required_argument, NULL, 'f'},
+		{"stats", required_argument, NULL, 'S'},
+		{"no-flush", no_argument, NULL, 'F'},
+		{"no-discard", no_argument, NULL, 'D'},
+		{"no-write-zeroes", no_argument, NULL, 'Z'},
+		{"daemon", no_argument, NULL, 'B'},
+		{"log", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	struct buse_ops ops = {
+		.read = td_read,
+		.write = td_write,
+		.flush = td_flush,
+		.discard = td_discard,
+		.write_zeroes = td_write_zeroes,
+		.started = td_started,
+	};
+	const char *log = NULL;
+	bool as_daemon = false;
+	struct buse_params p;
+	struct range *r;
+	char *colon;
+	int c, ret;
+
+	buse_params_init(&p);
+	p.size = 64 << 20;
+	p.name = "testdrv";
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			p.size = parse_num("size", optarg, true);
+			break;
+		case 'b':
+			p.logical_block_size =
+				parse_num("block-size", optarg, false);
+			break;
+		case 'q':
+			p.nr_queues = parse_num("queues", optarg, false);
+			break;
+		case 'd':
+			p.queue_depth = parse_num("depth", optarg, false);
+			break;
+		case 'm':
+			p.max_io_bytes = parse_num("max-io", optarg, true);
+			break;
+		case 'i':
+			p.dev_id = parse_num("id", optarg, false);
+			break;
+		case 'r':
+			p.read_only = true;
+			break;
+		case 'f':
+			if (drv.nr_fail == MAX_FAIL) {
+				fprintf(stderr,
+					"testdrv: at most %d --fail-sector\n",
+					MAX_FAIL);
+				return 1;
+			}
+			colon = strchr(optarg, ':');
+			if (!colon) {
+				fprintf(stderr,
+					"testdrv: --fail-sector START:COUNT\n");
+				return 1;
+			}
+			*colon = 0;
+			r = &drv.fail[drv.nr_fail++];
+			r->start = parse_num("fail-sector", optarg, false);
+			r->count = parse_num("fail-sector", colon + 1, false);
+			break;
+		case 'S':
+			drv.stats = optarg;
+			break;
+		case 'F':
+			ops.flush = NULL;
+			break;
+		case 'D':
+			ops.discard = NULL;
+			break;
+		case 'Z':
+			ops.write_zeroes = NULL;
+			break;
+		case 'B':
+			as_daemon = true;
+			break;
+		case 'l':
+			log = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 1;
+	}
+	if (!p.size || p.size % p.logical_block_size) {
+		fprintf(stderr, "testdrv: bad size for the block size\n");
+		return 1;
+	}
+	drv.mem = calloc(1, p.size);
+	if (!drv.mem) {
+		fprintf(stderr, "testdrv: %s\n", strerror(ENOMEM));
+		return 1;
+	}
+	pthread_mutex_init(&drv.stats_lock, NULL);
+
+	if (as_daemon)
+		daemonize(log);
+	ret = buse_run(&p, &ops, &drv);
+	if (ret < 0)
+		fprintf(stderr, "testdrv: %s\n", strerror(-ret));
+	if (drv.notify_fd >= 0) {
+		/* Never started: tell the waiting parent why. */
+		int32_t msg[2] = {ret < 0 ? ret : -ECANCELED, 0};
+
+		if (write(drv.notify_fd, msg, sizeof(msg)) < 0)
+			ret = -errno;
+	}
+	write_stats(&drv);
+	free(drv.mem);
+	return ret < 0;
+}

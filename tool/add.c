@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * `buse add DRIVER [options] [driver options]`: create a device served by a
+ * bundled driver, in a daemon (default) or in this process (--foreground),
+ * and print its /dev path once the disk is live.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "drivers.h"
+#include "size.h"
+#include "tool.h"
+
+#define NODE_TIMEOUT_MS 5000
+
+enum add_opt_id {
+	OPT_SIZE,
+	OPT_BLOCK_SIZE,
+	OPT_PHYS_BLOCK_SIZE,
+	OPT_QUEUES,
+	OPT_DEPTH,
+	OPT_MAX_IO,
+	OPT_TIMEOUT,
+	OPT_ID,
+	OPT_READ_ONLY,
+	OPT_ROTATIONAL,
+	OPT_FOREGROUND,
+	OPT_LOG,
+};
+
+static const struct add_opt {
+	const char *name;
+	const char *arg; /* its value's name; NULL: takes none */
+	enum add_opt_id id;
+	const char *help;
+	const char *want; /* what a valid value looks like */
+} add_opts[] = {
+	{"size", "SIZE", OPT_SIZE,
+	 "disk size: bytes or K, M, G, T (powers of 1024)",
+	 "a non-zero number of bytes, with an optional K, M, G or T suffix"},
+	{"block-size", "N", OPT_BLOCK_SIZE,
+	 "logical block size: 512 (default), 1024, 2048, 4096",
+	 "512, 1024, 2048 or 4096"},
+	{"physical-block-size", "N", OPT_PHYS_BLOCK_SIZE,
+	 "default: the logical block size", "a power of two from 512 to 1M"},
+	{"queues", "N", OPT_QUEUES, "hardware queues (default: one per CPU)",
+	 "1 to 256"},
+	{"depth", "N", OPT_DEPTH, "requests in flight per queue (default 128)",
+	 "1 to 4096"},
+	{"max-io", "BYTES", OPT_MAX_IO,
+	 "largest request, a multiple of 4K (default 256K)",
+	 "a multiple of 4K up to 4M"},
+	{"timeout", "SECONDS", OPT_TIMEOUT, "per request (default 30)",
+	 "1 to 3600 seconds"},
+	{"id", "N", OPT_ID, "create /dev/buseN (default: the first free N)",
+	 "N, buseN or /dev/buseN"},
+	{"read-only", NULL, OPT_READ_ONLY, "refuse writes", NULL},
+	{"rotational", NULL, OPT_ROTATIONAL,
+	 "tell the kernel it is a spinning disk", NULL},
+	{"foreground", NULL, OPT_FOREGROUND,
+	 "serve from this process until deleted or SIGINT/SIGTERM", NULL},
+	{"log", "FILE", OPT_LOG,
+	 "the daemon's stdout and stderr (default /dev/null)", NULL},
+};
+
+/* What the daemon tells the waiting parent, once. */
+struct add_msg {
+	int32_t err; /* 0: started; else buse_run()'s negative errno */
+	uint32_t dev_id;
+};
+
+/* The started hook only gets the driver's priv, so it finds these here. */
+static const struct buse_driver *add_drv;
+static int add_notify_fd = -1; /* daemon: pipe to the parent */
+static bool add_was_started;
+
+void usage_driver(FILE *f, const char *name)
+{
+	const struct buse_driver *drv = buse_driver_find(name);
+	const char *line, *end;
+
+	if (!drv)
+		return;
+	fprintf(f, "usage: buse add %s [options]%s\n%s: %s\n", drv->name,
+		drv->usage ? " [driver options]" : "", drv->name, drv->summary);
+	if (!drv->usage)
+		return;
+	fprintf(f, "\ndriver options:\n");
+	for (line = drv->usage; *line; line = end) {
+		end = strchrnul(line, '\n');
+		fprintf(f, "  %.*s\n", (int)(end - line), line);
+		if (*end)
+			end++;
+	}
+}
+
+void usage_add(FILE *f)
+{
+	const struct buse_driver *const *d;
+	size_t i;
+
+	fprintf(f, "usage: buse add DRIVER [options] [driver options]\n"
+		   "Create a device and print its path, /dev/buseN.\n\n"
+		   "options:\n");
+	for (i = 0; i < sizeof(add_opts) / sizeof(add_opts[0]); i++) {
+		const struct add_opt *o = &add_opts[i];
+		char opt[64];
+
+		snprintf(opt, sizeof(opt), "--%s %s", o->name,
+			 o->arg ? o->arg : "");
+		fprintf(f, "  %-28s %s\n", opt, o->help);
+	}
+	fprintf(f, "\ndrivers (buse help DRIVER for their options):\n");
+	for (d = buse_drivers; *d; d++)
+		fprintf(f, "  %-6s %s\n", (*d)->name, (*d)->summary);
+}
+
+/* udev may create the node a moment after the disk went live. */
+static bool wait_for_node(uint32_t id, int timeout_ms)
+{
+	char path[64];
+	struct stat st;
+	int waited;
+
+	snprintf(path, sizeof(path), "/dev/%s%u", BUSE_DISK_NAME, id);
+	for (waited = 0;; waited += 10) {
+		if (!stat(path, &st) && S_ISBLK(st.st_mode))
+			return true;
+		if (waited >= timeout_ms)
+			return false;
+		usleep(10000);
+	}
+}
+
+static void print_dev(uint32_t id)
+{
+	if (!wait_for_node(id, NODE_TIMEOUT_MS))
+		fprintf(stderr, "buse: warning: /dev/%s%u did not appear\n",
+			BUSE_DISK_NAME, id);
+	printf("/dev/%s%u\n", BUSE_DISK_NAME, id);
+	fflush(stdout);
+}
+
+static void add_started(void *priv, uint32_t dev_id)
+{
+	struct add_msg msg = {.err = 0, .dev_id = dev_id};
+
+	if (add_drv->ops->started)
+		add_drv->ops->started(priv, dev_id);
+	add_was_started = true;
+	if (add_notify_fd < 0) {
+		print_dev(dev_id);
+		return;
+	}
+	/* Atomic, as it is smaller than PIPE_BUF; EPIPE if the parent died. */
+	if (write(add_notify_fd, &msg, sizeof(msg)) < 0)
+		fprintf(stderr, "buse: notify: %s\n", strerror(errno));
+	close(add_notify_fd);
+	add_notify_fd = -1;
+}
+
+/* Parse the value of a common option into *p and friends. */
+static int add_set(const struct add_opt *o, const char *val,
+		   struct buse_params *p, bool *foreground, const char **log)
+{
+	uint32_t v = 0;
+	uint64_t bytes;
+	int ret = 0;
+
+	switch (o->id) {
+	case OPT_SIZE:
+		ret = parse_size(val, &bytes);
+		if (!ret)
+			p->size = bytes;
+		break;
+	case OPT_BLOCK_SIZE:
+	case OPT_PHYS_BLOCK_SIZE:
+		ret = parse_u32(val, BUSE_MIN_BLOCK_SIZE,
+				o->id == OPT_BLOCK_SIZE ? BUSE_MAX_BLOCK_SIZE
+							: 1U << 20,
+				&v);
+		if (!ret && (v & (v - 1)))
+			ret = -EINVAL;
+		if (o->id == OPT_BLOCK_SIZE)
+			p->logical_block_size = v;
+		else
+			p->physical_block_size = v;
+		break;
+	case OPT_QUEUES:
+		ret = parse_u32(val, 1, BUSE_MAX_QUEUES, &p->nr_queues);
+		break;
+	case OPT_DEPTH:
+		ret = parse_u32(val, 1, BUSE_MAX_DEPTH, &p->queue_depth);
+		break;
+	case OPT_MAX_IO:
+		ret = parse_size(val, &bytes);
+		if (!ret && (bytes > BUSE_MAX_IO_BYTES || bytes % 4096))
+			ret = -ERANGE;
+		p->max_io_bytes = (uint32_t)bytes;
+		break;
+	case OPT_TIMEOUT:
+		ret = parse_u32(val, 1, BUSE_MAX_TIMEOUT_MS / 1000, &v);
+		p->timeout_ms = v * 1000;
+		break;
+	case OPT_ID:
+		ret = parse_dev_id(val, &p->dev_id);
+		break;
+	case OPT_READ_ONLY:
+		p->read_only = true;
+		break;
+	case OPT_ROTATIONAL:
+		p->rotational = true;
+		break;
+	case OPT_FOREGROUND:
+		*foreground = true;
+		break;
+	case OPT_LOG:
+		*log = val;
+		break;
+	}
+	if (ret)
+		fprintf(stderr, "buse: --%s: invalid value '%s': want %s\n",
+			o->name, val, o->want);
+	return ret;
+}
+
+/*
+ * Take out the common options, wherever they are; everything else, in
+ * order, is the driver's (dargv[0] is the driver's name).  After "--",
+ * everything is the driver's.
+ */
+static int add_parse(int argc, char **argv, struct buse_params *p,
+		     bool *foreground, const char **log, int *dargc,
+		     char **dargv)
+{
+	const struct add_opt *o;
+	const char *arg, *val;
+	size_t i, nlen;
+	int a, ret;
+
+	*dargc = 1;
+	dargv[0] = argv[0];
+	for (a = 1; a < argc; a++) {
+		arg = argv[a];
+		if (!strcmp(arg, "--")) {
+			while (++a < argc)
+				dargv[(*dargc)++] = argv[a];
+			break;
+		}
+		o = NULL;
+		if (!strncmp(arg, "--", 2)) {
+			nlen = strcspn(arg + 2, "=");
+			for (i = 0; i < sizeof(add_opts) / sizeof(*add_opts);
+			     i++)
+				if (strlen(add_opts[i].name) == nlen &&
+				    !strncmp(arg + 2, add_opts[i].name, nlen))
+					o = &add_opts[i];
+		}
+		if (!o) {
+			dargv[(*dargc)++] = argv[a];
+			continue;
+		}
+		val = arg[2 + nlen] == '=' ? arg + 3 + nlen : NULL;
+		if (o->arg && !val) {
+			if (a + 1 >= argc) {
+				fprintf(stderr, "buse: --%s needs a value\n",
+					o->name);
+				return -EINVAL;
+			}
+			val = argv[++a];
+		} else if (!o->arg && val) {
+			fprintf(stderr, "buse: --%s takes no value\n", o->name);
+			return -EINVAL;
+		}
+		ret = add_set(o, val, p, foreground, log);
+		if (ret)
+			return ret;
+	}
+	dargv[*dargc] = NULL;
+	return 0;
+}
+
+static int check_size(const struct buse_params *p)
+{
+	if (p->size % p->logical_block_size) {
+		fprintf(stderr, "buse: size %llu is not a multiple of %u\n",
+			(unsigned long long)p->size, p->logical_block_size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Serve from a daemon; the parent prints the path or the error. */
+static int add_daemon(const struct buse_params *p, const struct buse_ops *ops,
+		      void *priv, const char *log)
+{
+	int pfd[2], nullfd, logfd, ret, status;
+	struct add_msg msg;
+	ssize_t n;
+	pid_t pid;
+
+	nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (nullfd < 0) {
+		ret = -errno;
+		fprintf(stderr, "buse: /dev/null: %s\n", strerror(-ret));
+		return ret;
+	}
+	logfd = nullfd;
+	if (log) {
+		logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+			     0644);
+		if (logfd < 0) {
+			ret = -errno;
+			fprintf(stderr, "buse: %s: %s\n", log, strerror(-ret));
+			return ret;
+		}
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		ret = -errno;
+		fprintf(stderr, "buse: pipe: %s\n", strerror(-ret));
+		return ret;
+	}
+	fflush(NULL); /* or the child writes our buffers again */
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		fprintf(stderr, "buse: fork: %s\n", strerror(-ret));
+		return ret;
+	}
+	if (!pid) {
+		close(pfd[0]);
+		add_notify_fd = pfd[1];
+		/* Away from the terminal, its signals and its directory. */
+		setsid();
+		dup2(nullfd, STDIN_FILENO);
+		dup2(logfd, STDOUT_FILENO);
+		dup2(logfd, STDERR_FILENO);
+		if (chdir("/") < 0)
+			fprintf(stderr, "buse: chdir /: %s\n", strerror(errno));
+		signal(SIGPIPE, SIG_IGN);
+
+		ret = buse_run(p, ops, priv);
+		if (ret < 0)
+			fprintf(stderr, "buse: %s: %s\n", add_drv->name,
+				strerror(-ret));
+		if (!add_was_started) {
+			msg.err = ret < 0 ? ret : -ECANCELED;
+			msg.dev_id = 0;
+			if (write(add_notify_fd, &msg, sizeof(msg)) < 0)
+				ret = -errno;
+		}
+		if (add_drv->cleanup)
+			add_drv->cleanup(priv);
+		exit(ret < 0);
+	}
+
+	close(pfd[1]);
+	if (logfd != nullfd)
+		close(logfd);
+	close(nullfd);
+	do
+		n = read(pfd[0], &msg, sizeof(msg));
+	while (n < 0 && errno == EINTR);
+	close(pfd[0]);
+	if (n == sizeof(msg) && !msg.err) {
+		print_dev(msg.dev_id);
+		return 0;
+	}
+	if (n == sizeof(msg)) {
+		fprintf(stderr, "buse: %s: cannot start the device: %s%s\n",
+			add_drv->name, strerror(-msg.err),
+			log ? "" : " (--log FILE tells more)");
+		waitpid(pid, NULL, 0);
+		return msg.err;
+	}
+	/* The daemon died without a word. */
+	if (waitpid(pid, &status, 0) == pid && WIFSIGNALED(status))
+		fprintf(stderr, "buse: the daemon was killed by signal %d\n",
+			WTERMSIG(status));
+	else
+		fprintf(stderr,
+			"buse: the daemon exited before the device started\n");
+	return -EIO;
+}
+
+int cmd_add(int argc, char **argv)
+{
+	const struct buse_driver *drv;
+	struct buse_params p;
+	struct buse_ops ops;
+	const char *log = NULL;
+	bool foreground = false;
+	uint64_t given_size;
+	char **dargv;
+	void *priv = NULL;
+	int dargc, i, ret;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage_add(argc < 2 ? stderr : stdout);
+		return argc < 2;
+	}
+	drv = buse_driver_find(argv[1]);
+	if (!drv) {
+		fprintf(stderr, "buse: add: %s '%s' (see buse help add)\n",
+			argv[1][0] == '-' ? "the driver comes first, not"
+					  : "unknown driver",
+			argv[1]);
+		return 1;
+	}
+
+	buse_params_init(&p);
+	dargv = calloc(argc, sizeof(*dargv));
+	if (!dargv) {
+		fprintf(stderr, "buse: %s\n", strerror(ENOMEM));
+		return 1;
+	}
+	ret = add_parse(argc - 1, argv + 1, &p, &foreground, &log, &dargc,
+			dargv);
+	if (ret)
+		goto out;
+	for (i = 1; i < dargc; i++) {
+		if (!strcmp(dargv[i], "--help") || !strcmp(dargv[i], "-h")) {
+			usage_driver(stdout, drv->name);
+			goto out;
+		}
+	}
+	ret = -EINVAL;
+	if (p.physical_block_size &&
+	    p.physical_block_size < p.logical_block_size) {
+		fprintf(stderr, "buse: physical block size < block size\n");
+		goto out;
+	}
+	/* Before the driver acts on it, e.g. extends a file to it. */
+	ret = check_size(&p);
+	if (!ret)
+		ret = check_control();
+	if (ret)
+		goto out;
+
+	given_size = p.size;
+	optind = 0; /* getopt_long() starts afresh on the driver's argv */
+	ret = drv->parse(dargc, dargv, &p, &priv);
+	if (ret)
+		goto out;
+	if (!p.size) {
+		fprintf(stderr, "buse: the size must not be zero\n");
+		ret = -EINVAL;
+	} else if (p.size != given_size) {
+		ret = check_size(&p);
+	}
+	if (ret)
+		goto cleanup;
+
+	p.name = drv->name;
+	ops = *drv->ops;
+	ops.started = add_started;
+	add_drv = drv;
+	if (foreground) {
+		ret = buse_run(&p, &ops, priv);
+		if (ret < 0)
+			fprintf(stderr, "buse: %s: %s\n", drv->name,
+				strerror(-ret));
+	} else {
+		ret = add_daemon(&p, &ops, priv, log);
+	}
+cleanup:
+	if (drv->cleanup)
+		drv->cleanup(priv);
+out:
+	free(dargv);
+	return ret < 0;
+}

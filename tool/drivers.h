@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The drivers bundled with the buse tool.  A driver is one file in drivers/
+ * defining a struct buse_driver, plus one line in tool/drivers.c.
+ */
+#ifndef BUSE_TOOL_DRIVERS_H
+#define BUSE_TOOL_DRIVERS_H
+
+#include <buse/buse.h>
+
+struct buse_driver {
+	const char *name;
+	const char *summary; /* one line for `buse help` */
+	const char *usage;   /* its options, one per line; NULL if none */
+	/*
+	 * Parse the driver's own options: argv[0] is the driver's name and
+	 * getopt_long() is reset, so it can be used directly.  *p holds the
+	 * common options (p->size is 0 if --size was not given): complete or
+	 * check them, open what must be opened and set *priv, which every
+	 * callback receives.  Runs in the tool before it becomes a daemon,
+	 * so this is where errors reach the user: print one line to stderr
+	 * and return a negative errno.
+	 */
+	int (*parse)(int argc, char **argv, struct buse_params *p, void **priv);
+	/* Optional: undo parse() once buse_run() has returned. */
+	void (*cleanup)(void *priv);
+	const struct buse_ops *ops;
+};
+
+/* NULL-terminated. */
+extern const struct buse_driver *const buse_drivers[];
+
+const struct buse_driver *buse_driver_find(const char *name);
+
+#endif /* BUSE_TOOL_DRIVERS_H */
