@@ -1,0 +1,775 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * buse_run(): create the device, serve it with one thread per hardware
+ * queue, tear it down.
+ *
+ * Completions.  A queue thread collects its own completions in q->local and
+ * posts them to the cq under q->lock once per batch; its next BUSE_IOC_SYNC
+ * hands them to the kernel.  Any other thread posts under q->lock and then
+ * commits with a SYNC without WAIT, at once or, inside buse_batch_begin/end,
+ * once per queue at the outermost buse_batch_end().
+ *
+ * Lifetime.  Every consumed sqe counts in q->dispatched; its completion
+ * counts in q->released once it is posted and committed.  A queue is freed
+ * only when both match, so a late buse_complete() never touches freed
+ * memory; queues that never drain are parked in a graveyard instead.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "sys.h"
+
+#define CQ_FULL_RETRIES	 1000
+#define BATCH_MAX_QUEUES 32
+
+unsigned buse_drain_timeout_ms = 5000;
+
+struct buse_dev {
+	const struct buse_params *p;
+	const struct buse_ops *ops;
+	void *priv;
+	struct buse_dev_params kp; /* as accepted by the kernel */
+	int ctl;
+	int efd; /* queue threads bump it when they exit */
+	int sfd; /* SIGINT/SIGTERM, with handle_signals */
+	bool added;
+	bool del_sent;
+	unsigned nr_queues;
+	struct buse_queue **queues;
+
+	pthread_mutex_t init_lock;
+	pthread_cond_t init_cond;
+	unsigned nr_init; /* queue threads done with queue_init */
+	int init_err;
+};
+
+/* The queue this thread serves, if it is a queue thread. */
+static _Thread_local struct buse_queue *cur_queue;
+
+/* This thread's buse_batch_begin/end state. */
+static _Thread_local unsigned batch_nest;
+static _Thread_local unsigned batch_nr;
+static _Thread_local struct {
+	struct buse_queue *q;
+	unsigned n; /* posted, not yet committed */
+} batch_set[BATCH_MAX_QUEUES];
+
+/* Queues given up on with requests outstanding: kept, never freed. */
+static pthread_mutex_t grave_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct buse_queue *graveyard;
+
+/* Hand everything posted to the kernel now.  Under q->lock. */
+static int commit_locked(struct buse_queue *q)
+{
+	if (q->closed)
+		return -ENODEV;
+	if (buse_sys_ioctl(q->fd, BUSE_IOC_SYNC, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Put @n completions on the cq and publish them.  Under q->lock. */
+static void post_locked(struct buse_queue *q, const struct buse_cqe *c,
+			uint32_t n)
+{
+	struct buse_ring *r = &q->ring;
+	unsigned tries;
+	uint32_t i;
+
+	if (q->closed)
+		return;
+	for (i = 0; i < n; i++) {
+		/* cq_entries >= depth: only a broken kernel gets us here. */
+		for (tries = 0; !buse_ring_cq_space(r); tries++) {
+			buse_ring_cq_publish(r);
+			if (q->cq_broken || tries >= CQ_FULL_RETRIES ||
+			    commit_locked(q) < 0)
+				goto stuck;
+			if (tries)
+				sched_yield();
+		}
+		buse_ring_cq_put(r, c[i].tag, c[i].cookie, c[i].status);
+	}
+	buse_ring_cq_publish(r);
+	return;
+stuck:
+	/* Drop rather than hang: the kernel times those requests out. */
+	if (!q->cq_broken)
+		buse_log("queue %u: completion ring stuck, dropping\n", q->qid);
+	q->cq_broken = true;
+	buse_ring_cq_publish(r);
+}
+
+/* Queue thread: post its own completions, one lock round per batch. */
+static void flush_local(struct buse_queue *q)
+{
+	if (!q->nr_local)
+		return;
+	pthread_mutex_lock(&q->lock);
+	post_locked(q, q->local, q->nr_local);
+	q->released += q->nr_local;
+	pthread_mutex_unlock(&q->lock);
+	q->nr_local = 0;
+}
+
+static void local_push(struct buse_queue *q, uint32_t tag, uint32_t cookie,
+		       int32_t status)
+{
+	if (q->nr_local == q->ring.depth)
+		flush_local(q);
+	q->local[q->nr_local++] = (struct buse_cqe){
+		.tag = tag,
+		.cookie = cookie,
+		.status = status,
+	};
+}
+
+/* The request lies inside the device. */
+static bool in_dev(const struct buse_queue *q, const struct buse_sqe *sqe)
+{
+	uint64_t size = q->dev->kp.size;
+
+	return sqe->sector <= size >> 9 &&
+	       sqe->len <= size - (sqe->sector << 9);
+}
+
+static int do_op(struct buse_queue *q, struct buse_req *req,
+		 const struct buse_sqe *sqe)
+{
+	const struct buse_ops *ops = q->dev->ops;
+	void *priv = q->dev->priv;
+	uint64_t off = sqe->sector << 9;
+	unsigned flags = 0;
+	void *buf;
+
+	switch (sqe->op) {
+	case BUSE_OP_READ:
+		if (!ops->read)
+			return -EOPNOTSUPP;
+		buf = buse_ring_data(&q->ring, sqe);
+		if (!buf || !in_dev(q, sqe))
+			return -EIO;
+		return ops->read(priv, req, buf, sqe->len, off);
+	case BUSE_OP_WRITE:
+		if (!ops->write)
+			return -EOPNOTSUPP;
+		buf = buse_ring_data(&q->ring, sqe);
+		if (!buf || !in_dev(q, sqe))
+			return -EIO;
+		if (sqe->flags & BUSE_SQE_FUA)
+			flags |= BUSE_FUA;
+		return ops->write(priv, req, buf, sqe->len, off, flags);
+	case BUSE_OP_FLUSH:
+		if (!ops->flush)
+			return -EOPNOTSUPP;
+		return ops->flush(priv, req);
+	case BUSE_OP_DISCARD:
+		if (!ops->discard)
+			return -EOPNOTSUPP;
+		if (!in_dev(q, sqe))
+			return -EIO;
+		return ops->discard(priv, req, sqe->len, off);
+	case BUSE_OP_WRITE_ZEROES:
+		if (!ops->write_zeroes)
+			return -EOPNOTSUPP;
+		if (!in_dev(q, sqe))
+			return -EIO;
+		if (sqe->flags & BUSE_SQE_NOUNMAP)
+			flags |= BUSE_NOUNMAP;
+		return ops->write_zeroes(priv, req, sqe->len, off, flags);
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+static void dispatch(struct buse_queue *q, const struct buse_sqe *sqe)
+{
+	struct buse_req *req;
+	int ret, s;
+
+	q->dispatched++;
+	if (sqe->tag >= q->ring.depth) {
+		local_push(q, sqe->tag, sqe->cookie, -EIO);
+		return;
+	}
+	req = &q->reqs[sqe->tag];
+	if (__atomic_load_n(&req->state, __ATOMIC_ACQUIRE) != REQ_IDLE) {
+		/* Completing it would complete the request in flight. */
+		buse_log("queue %u: tag %u reused while in flight\n", q->qid,
+			 sqe->tag);
+		pthread_mutex_lock(&q->lock);
+		q->released++;
+		pthread_mutex_unlock(&q->lock);
+		return;
+	}
+	req->cookie = sqe->cookie;
+	req->op = sqe->op;
+	__atomic_store_n(&req->state, REQ_BUSY, __ATOMIC_RELAXED);
+
+	ret = do_op(q, req, sqe);
+
+	s = REQ_BUSY;
+	if (ret == BUSE_ASYNC) {
+		if (!__atomic_compare_exchange_n(&req->state, &s, REQ_ASYNC,
+						 false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE))
+			/* buse_complete() already ran (REQ_EARLY). */
+			__atomic_store_n(&req->state, REQ_IDLE,
+					 __ATOMIC_RELEASE);
+		return;
+	}
+	if (!__atomic_compare_exchange_n(&req->state, &s, REQ_IDLE, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		buse_log("queue %u: tag %u completed twice\n", q->qid,
+			 req->tag);
+		__atomic_store_n(&req->state, REQ_IDLE, __ATOMIC_RELEASE);
+		return;
+	}
+	local_push(q, req->tag, req->cookie, buse_status_clamp(ret));
+}
+
+/*
+ * Handle every sqe the kernel has published.  The slots are handed back
+ * before any callback runs: a tag can then only be reissued (its completion
+ * consumed) after its sqe left the ring, so with sq_entries >= depth the
+ * kernel always finds room even when completions overtake the batch.
+ */
+static int process(struct buse_queue *q)
+{
+	const struct buse_ops *ops = q->dev->ops;
+	int n, i;
+
+	n = buse_ring_sq_count(&q->ring, buse_ring_sq_tail(&q->ring));
+	if (n < 0) {
+		buse_log("queue %u: corrupt submission ring\n", q->qid);
+		return n;
+	}
+	for (i = 0; i < n; i++)
+		buse_ring_sq_pop(&q->ring, &q->batch[i]);
+	buse_ring_sq_commit(&q->ring);
+	for (i = 0; i < n; i++)
+		dispatch(q, &q->batch[i]);
+	if (ops->batch_end)
+		ops->batch_end(q->dev->priv, q->qid);
+	return 0;
+}
+
+/* The queue loop: 0 once the device is deleted, else a negative errno. */
+static int serve(struct buse_queue *q)
+{
+	int ret;
+
+	for (;;) {
+		flush_local(q);
+		ret = buse_sys.ioctl(q->fd, BUSE_IOC_SYNC, BUSE_SYNC_WAIT);
+		if (ret < 0) {
+			ret = errno;
+			if (ret == EINTR || ret == EAGAIN)
+				continue;
+			if (ret == ENODEV || ret == ESHUTDOWN)
+				return 0;
+			buse_log("queue %u: %s\n", q->qid, strerror(ret));
+			return -ret;
+		}
+		ret = process(q);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/* Best effort: a cpuset may forbid some of the CPUs. */
+static void pin_thread(const struct buse_queue *q)
+{
+	cpu_set_t set;
+	unsigned cpu;
+
+	CPU_ZERO(&set);
+	for (cpu = 0; cpu < BUSE_MAX_CPU_WORDS * 64 && cpu < CPU_SETSIZE; cpu++)
+		if (q->cpu_mask[cpu / 64] >> (cpu % 64) & 1)
+			CPU_SET(cpu, &set);
+	if (CPU_COUNT(&set))
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static void init_done(struct buse_dev *d, int err)
+{
+	pthread_mutex_lock(&d->init_lock);
+	d->nr_init++;
+	if (err < 0 && !d->init_err)
+		d->init_err = err;
+	pthread_cond_broadcast(&d->init_cond);
+	pthread_mutex_unlock(&d->init_lock);
+}
+
+static void *queue_thread(void *arg)
+{
+	struct buse_queue *q = arg;
+	struct buse_dev *d = q->dev;
+	uint64_t one = 1;
+	char name[16];
+	int ret = 0;
+
+	snprintf(name, sizeof(name), "buse%u-q%u", d->kp.dev_id, q->qid);
+	pthread_setname_np(pthread_self(), name);
+	if (d->p->pin_threads)
+		pin_thread(q);
+	cur_queue = q;
+	if (d->ops->queue_init)
+		ret = d->ops->queue_init(d->priv, q->qid);
+	init_done(d, ret);
+	if (ret < 0) {
+		q->result = ret;
+	} else {
+		q->result = serve(q);
+		if (d->ops->queue_exit)
+			d->ops->queue_exit(d->priv, q->qid);
+		flush_local(q);
+	}
+	cur_queue = NULL;
+	__atomic_store_n(&q->exited, 1, __ATOMIC_RELEASE);
+	if (write(d->efd, &one, sizeof(one)) < 0)
+		buse_log("queue %u: eventfd: %s\n", q->qid, strerror(errno));
+	return NULL;
+}
+
+/* Queue threads never take SIGINT/SIGTERM: the application's threads do. */
+static int start_thread(struct buse_queue *q)
+{
+	sigset_t block, old;
+	int ret;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	ret = pthread_create(&q->thread, NULL, queue_thread, q);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret)
+		return -ret;
+	q->thread_started = true;
+	return 0;
+}
+
+static int queue_setup(struct buse_dev *d, unsigned qid)
+{
+	struct buse_queue_attach a;
+	struct buse_queue *q;
+	void *region;
+	uint32_t tag;
+	int ret;
+
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->dev = d;
+	q->qid = qid;
+	q->fd = -1;
+	pthread_mutex_init(&q->lock, NULL);
+	d->queues[qid] = q;
+
+	memset(&a, 0, sizeof(a));
+	a.dev_id = d->kp.dev_id;
+	a.qid = qid;
+	if (buse_sys_ioctl(d->ctl, BUSE_CTL_ATTACH_QUEUE,
+			   (unsigned long)(uintptr_t)&a) < 0) {
+		ret = -errno;
+		buse_log("attaching queue %u: %s\n", qid, strerror(-ret));
+		return ret;
+	}
+	q->fd = a.fd;
+	if (a.fd < 0 || !a.region_size || a.region_size > SIZE_MAX)
+		return -EPROTO;
+	region = buse_sys.mmap(NULL, a.region_size, PROT_READ | PROT_WRITE,
+			       MAP_SHARED, a.fd, 0);
+	if (region == MAP_FAILED) {
+		ret = -errno;
+		buse_log("mapping queue %u: %s\n", qid, strerror(-ret));
+		return ret;
+	}
+	q->region = region;
+	q->region_size = a.region_size;
+	ret = buse_ring_init(&q->ring, region, &a);
+	if (ret) {
+		buse_log("queue %u: unusable ring layout\n", qid);
+		return ret;
+	}
+	q->reqs = calloc(a.depth, sizeof(*q->reqs));
+	q->local = calloc(a.depth, sizeof(*q->local));
+	q->batch = calloc(a.sq_entries, sizeof(*q->batch));
+	if (!q->reqs || !q->local || !q->batch)
+		return -ENOMEM;
+	for (tag = 0; tag < a.depth; tag++) {
+		q->reqs[tag].q = q;
+		q->reqs[tag].tag = tag;
+	}
+	memcpy(q->cpu_mask, a.cpu_mask, sizeof(q->cpu_mask));
+	return 0;
+}
+
+/* Unmap and close; the struct itself stays for late completions. */
+static void queue_close(struct buse_queue *q)
+{
+	if (q->region)
+		buse_sys.munmap(q->region, q->region_size);
+	q->region = NULL;
+	if (q->fd >= 0)
+		buse_sys.close(q->fd);
+	q->fd = -1;
+	free(q->local);
+	q->local = NULL;
+	free(q->batch);
+	q->batch = NULL;
+}
+
+static void queue_free(struct buse_queue *q)
+{
+	queue_close(q);
+	free(q->reqs);
+	pthread_mutex_destroy(&q->lock);
+	free(q);
+}
+
+static void timespec_add_ms(struct timespec *ts, unsigned ms)
+{
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+static bool time_after(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+/*
+ * Wait for async requests the driver still holds.  False if it gave up: then
+ * the queue is closed and late completions are dropped.
+ */
+static bool queue_drain(struct buse_queue *q, const struct timespec *deadline)
+{
+	const struct timespec tick = {0, 1000000};
+	struct timespec now;
+	bool done;
+
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		pthread_mutex_lock(&q->lock);
+		done = q->released >= q->dispatched;
+		if (!done && time_after(&now, deadline))
+			q->closed = true;
+		pthread_mutex_unlock(&q->lock);
+		if (done)
+			return true;
+		if (q->closed)
+			return false;
+		nanosleep(&tick, NULL);
+	}
+}
+
+static void del_device(struct buse_dev *d)
+{
+	if (d->del_sent)
+		return;
+	d->del_sent = true;
+	if (buse_sys_ioctl(d->ctl, BUSE_CTL_DEL, d->kp.dev_id) < 0 &&
+	    errno != ENOENT) {
+		buse_log("deleting device %u: %s\n", d->kp.dev_id,
+			 strerror(errno));
+		d->del_sent = false; /* another signal tries again */
+	}
+}
+
+static int dev_create(struct buse_dev *d, const sigset_t *sigs)
+{
+	unsigned i, started = 0;
+	int ret = 0;
+
+	d->ctl = buse_sys.open(BUSE_CONTROL_PATH, O_RDWR | O_CLOEXEC);
+	if (d->ctl < 0) {
+		ret = -errno;
+		buse_log("%s: %s%s\n", BUSE_CONTROL_PATH, strerror(-ret),
+			 ret == -ENOENT ? " (is buse.ko loaded?)" : "");
+		return ret;
+	}
+	if (buse_sys_ioctl(d->ctl, BUSE_CTL_ADD,
+			   (unsigned long)(uintptr_t)&d->kp) < 0) {
+		ret = -errno;
+		buse_log("adding device: %s\n", strerror(-ret));
+		return ret;
+	}
+	d->added = true;
+	if (!d->kp.nr_queues || d->kp.nr_queues > BUSE_MAX_QUEUES)
+		return -EPROTO;
+	d->queues = calloc(d->kp.nr_queues, sizeof(*d->queues));
+	if (!d->queues)
+		return -ENOMEM;
+	d->nr_queues = d->kp.nr_queues;
+	for (i = 0; i < d->nr_queues; i++) {
+		ret = queue_setup(d, i);
+		if (ret)
+			return ret;
+	}
+
+	d->efd = eventfd(0, EFD_CLOEXEC);
+	if (d->efd < 0)
+		return -errno;
+	if (d->p->handle_signals) {
+		d->sfd = signalfd(-1, sigs, SFD_CLOEXEC);
+		if (d->sfd < 0)
+			return -errno;
+	}
+
+	for (i = 0; i < d->nr_queues && !ret; i++) {
+		ret = start_thread(d->queues[i]);
+		if (!ret)
+			started++;
+	}
+	/* Every thread must be serving before START reads the partitions. */
+	pthread_mutex_lock(&d->init_lock);
+	while (d->nr_init < started)
+		pthread_cond_wait(&d->init_cond, &d->init_lock);
+	if (!ret)
+		ret = d->init_err;
+	pthread_mutex_unlock(&d->init_lock);
+	if (ret)
+		return ret;
+
+	if (buse_sys_ioctl(d->ctl, BUSE_CTL_START, d->kp.dev_id) < 0) {
+		ret = -errno;
+		buse_log("starting device %u: %s\n", d->kp.dev_id,
+			 strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+/* Until every queue thread is gone; deletes the device on a signal. */
+static int dev_wait(struct buse_dev *d)
+{
+	struct pollfd pfd[2] = {
+		{.fd = d->efd, .events = POLLIN},
+		{.fd = d->sfd, .events = POLLIN},
+	};
+	struct signalfd_siginfo si;
+	unsigned i, exited;
+	uint64_t cnt;
+	int ret = 0;
+
+	for (;;) {
+		exited = 0;
+		for (i = 0; i < d->nr_queues; i++) {
+			struct buse_queue *q = d->queues[i];
+
+			if (!__atomic_load_n(&q->exited, __ATOMIC_ACQUIRE))
+				continue;
+			exited++;
+			if (q->result < 0 && !ret)
+				ret = q->result;
+		}
+		/* A queue failed: take the device down to stop the others. */
+		if (ret < 0)
+			del_device(d);
+		if (exited == d->nr_queues)
+			return ret;
+
+		if (poll(pfd, d->sfd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			buse_log("poll: %s\n", strerror(-ret));
+			continue;
+		}
+		if (pfd[0].revents && read(d->efd, &cnt, sizeof(cnt)) < 0 &&
+		    errno != EAGAIN)
+			buse_log("eventfd: %s\n", strerror(errno));
+		if (d->sfd >= 0 && pfd[1].revents &&
+		    read(d->sfd, &si, sizeof(si)) == sizeof(si))
+			del_device(d);
+	}
+}
+
+static void dev_destroy(struct buse_dev *d)
+{
+	struct timespec deadline;
+	unsigned i;
+
+	for (i = 0; i < d->nr_queues; i++)
+		if (d->queues[i] && d->queues[i]->thread_started)
+			pthread_join(d->queues[i]->thread, NULL);
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	timespec_add_ms(&deadline, buse_drain_timeout_ms);
+	for (i = 0; i < d->nr_queues; i++) {
+		struct buse_queue *q = d->queues[i];
+
+		if (!q)
+			continue;
+		if (queue_drain(q, &deadline)) {
+			queue_free(q);
+			continue;
+		}
+		buse_log("queue %u: %llu requests never completed\n", q->qid,
+			 (unsigned long long)(q->dispatched - q->released));
+		queue_close(q);
+		pthread_mutex_lock(&grave_lock);
+		q->grave_next = graveyard;
+		graveyard = q;
+		pthread_mutex_unlock(&grave_lock);
+	}
+	free(d->queues);
+	if (d->sfd >= 0)
+		close(d->sfd);
+	if (d->efd >= 0)
+		close(d->efd);
+	if (d->ctl >= 0)
+		buse_sys.close(d->ctl);
+	pthread_cond_destroy(&d->init_cond);
+	pthread_mutex_destroy(&d->init_lock);
+}
+
+BUSE_EXPORT int buse_run(const struct buse_params *p,
+			 const struct buse_ops *ops, void *priv)
+{
+	struct buse_dev d;
+	sigset_t sigs, old;
+	int ret;
+
+	if (!p || !ops || !ops->read)
+		return -EINVAL;
+	memset(&d, 0, sizeof(d));
+	d.p = p;
+	d.ops = ops;
+	d.priv = priv;
+	d.ctl = d.efd = d.sfd = -1;
+	pthread_mutex_init(&d.init_lock, NULL);
+	pthread_cond_init(&d.init_cond, NULL);
+	buse_make_dev_params(&d.kp, p, ops);
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	/* From here on the signals queue up for our signalfd. */
+	if (p->handle_signals)
+		pthread_sigmask(SIG_BLOCK, &sigs, &old);
+
+	ret = dev_create(&d, &sigs);
+	if (!ret) {
+		if (ops->started)
+			ops->started(priv, d.kp.dev_id);
+		ret = dev_wait(&d);
+	} else if (d.added) {
+		del_device(&d);
+	}
+	dev_destroy(&d);
+
+	if (p->handle_signals)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
+/* Remember @q for the outermost buse_batch_end(); false if no room. */
+static bool batch_add(struct buse_queue *q)
+{
+	unsigned i;
+
+	for (i = 0; i < batch_nr; i++) {
+		if (batch_set[i].q == q) {
+			batch_set[i].n++;
+			return true;
+		}
+	}
+	if (batch_nr == BATCH_MAX_QUEUES)
+		return false;
+	batch_set[batch_nr].q = q;
+	batch_set[batch_nr].n = 1;
+	batch_nr++;
+	return true;
+}
+
+BUSE_EXPORT void buse_complete(struct buse_req *req, int status)
+{
+	struct buse_queue *q;
+	struct buse_cqe cqe;
+	int s, next;
+
+	if (!req)
+		return;
+	q = req->q;
+	s = __atomic_load_n(&req->state, __ATOMIC_ACQUIRE);
+	do {
+		if (s == REQ_ASYNC)
+			next = REQ_IDLE;
+		else if (s == REQ_BUSY)
+			next = REQ_EARLY; /* its callback has not returned */
+		else
+			goto not_in_flight;
+	} while (!__atomic_compare_exchange_n(&req->state, &s, next, false,
+					      __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
+
+	/* The tag cannot be reissued before we post: req is still ours. */
+	cqe.tag = req->tag;
+	cqe.cookie = req->cookie;
+	cqe.status = buse_status_clamp(status);
+	cqe.reserved0 = 0;
+	if (q == cur_queue) {
+		/* The queue loop's next SYNC commits it. */
+		local_push(q, cqe.tag, cqe.cookie, cqe.status);
+		return;
+	}
+	pthread_mutex_lock(&q->lock);
+	post_locked(q, &cqe, 1);
+	if (!(batch_nest && batch_add(q))) {
+		commit_locked(q);
+		q->released++;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return;
+
+not_in_flight:
+	buse_log("queue %u: tag %u completed but not in flight\n", q->qid,
+		 req->tag);
+}
+
+BUSE_EXPORT void buse_batch_begin(void)
+{
+	batch_nest++;
+}
+
+BUSE_EXPORT void buse_batch_end(void)
+{
+	unsigned i;
+
+	if (!batch_nest || --batch_nest)
+		return;
+	for (i = 0; i < batch_nr; i++) {
+		struct buse_queue *q = batch_set[i].q;
+
+		pthread_mutex_lock(&q->lock);
+		commit_locked(q);
+		q->released += batch_set[i].n;
+		pthread_mutex_unlock(&q->lock);
+	}
+	batch_nr = 0;
+}
+
+BUSE_EXPORT unsigned buse_req_queue(const struct buse_req *req)
+{
+	return req->q->qid;
+}

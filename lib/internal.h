@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libbuse internals shared by the library sources and the unit tests. */
+#ifndef BUSE_LIB_INTERNAL_H
+#define BUSE_LIB_INTERNAL_H
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <buse/buse.h>
+
+#include "ring.h"
+
+/* The library is built with -fvisibility=hidden: mark the public API. */
+#define BUSE_EXPORT __attribute__((visibility("default")))
+
+#define buse_log(...) fprintf(stderr, "libbuse: " __VA_ARGS__)
+
+/* struct buse_req.state */
+enum {
+	REQ_IDLE,  /* not in flight */
+	REQ_BUSY,  /* its callback is running */
+	REQ_ASYNC, /* callback returned BUSE_ASYNC, waiting for buse_complete */
+	REQ_EARLY, /* buse_complete ran before the callback returned */
+};
+
+struct buse_queue;
+
+struct buse_req {
+	struct buse_queue *q;
+	uint32_t tag;
+	uint32_t cookie;
+	uint8_t op;
+	int state; /* REQ_*, atomic */
+};
+
+struct buse_dev;
+
+struct buse_queue {
+	struct buse_dev *dev;
+	unsigned qid;
+	int fd;
+	void *region;
+	uint64_t region_size;
+	struct buse_ring ring;
+	struct buse_req *reqs; /* one per tag */
+	uint64_t cpu_mask[BUSE_MAX_CPU_WORDS];
+
+	/* Queue thread only: the sqes of a batch, copied out of the ring */
+	struct buse_sqe *batch;
+	/* ... and its own completions, posted once per batch. */
+	struct buse_cqe *local;
+	uint32_t nr_local;
+	uint64_t dispatched; /* sqes consumed; read by buse_run after join */
+
+	/* Guards the cq, the fd's commits and the fields below. */
+	pthread_mutex_t lock;
+	uint64_t released; /* completions posted and handed to the kernel */
+	bool closed;	   /* region unmapped: drop late completions */
+	bool cq_broken;	   /* the kernel stopped consuming: drop */
+
+	pthread_t thread;
+	bool thread_started;
+	int exited; /* atomic; result is valid once set */
+	int result;
+	struct buse_queue *grave_next;
+};
+
+/* Fill the kernel's parameters from the library's; see buse_run(). */
+void buse_make_dev_params(struct buse_dev_params *kp,
+			  const struct buse_params *p,
+			  const struct buse_ops *ops);
+
+/*
+ * How long buse_run() waits, once the device is gone, for async requests the
+ * driver has not completed before it gives up on them.  Tests shorten it.
+ */
+extern unsigned buse_drain_timeout_ms;
+
+#endif /* BUSE_LIB_INTERNAL_H */
