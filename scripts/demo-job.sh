@@ -7,12 +7,19 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BUSE=build/buse
 say() { printf '\n>>> %s\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+run() { printf '$ %s\n' "$*" >&2; "$@"; }
 
 say "load the module"
 grep -q '^buse ' /proc/modules || run insmod kernel/buse.ko
 work=$(mktemp -d /tmp/buse-demo.XXXXXX)
-trap 'umount "$work/mnt" 2>/dev/null; for d in /sys/block/buse*; do [ -e "$d" ] && $BUSE del "${d##*/}"; done; rm -rf "$work"' EXIT
+cleanup() {
+	local rc=$? d
+	umount "$work/mnt" 2>/dev/null
+	for d in /sys/block/buse*; do [ -e "$d" ] && "$BUSE" del "${d##*/}"; done
+	rm -rf "$work"
+	exit $rc
+}
+trap cleanup EXIT
 mkdir -p "$work/mnt" "$work/src"
 
 say "files to copy: 32 MiB of random data and a source tree"
@@ -38,12 +45,12 @@ demo() { # DEV LABEL
 
 say "a RAM-backed device (sparse, 256 MiB, one queue per CPU)"
 ram=$(run "$BUSE" add ram --size 256M)
-echo "$ram"
+echo "created $ram"
 demo "$ram" ramdisk
 
 say "a file-backed device (io_uring on $work/disk.img, 256 MiB)"
 file=$(run "$BUSE" add file --path "$work/disk.img" --size 256M)
-echo "$file"
+echo "created $file"
 demo "$file" filedisk
 
 say "all devices"
