@@ -11,6 +11,7 @@
 #include <linux/pid.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 #include <linux/buse.h>
 
 #define BUSE_PART_SHIFT		4
@@ -51,7 +52,9 @@ struct buse_queue {
 	spinlock_t sq_lock ____cacheline_aligned_in_smp;
 	u32 sq_tail;
 	bool attached;		/* a daemon holds the queue fd */
+	bool orphaned;		/* recoverable: waiting for a new daemon */
 	bool dead;		/* the daemon went away: fail requests */
+	unsigned long orphaned_at; /* jiffies */
 	bool shutdown;		/* the device is being deleted */
 
 	/* Consumer side of the cq: one SYNC at a time. */
@@ -71,6 +74,8 @@ struct buse_dev {
 	bool deleting;
 	unsigned int nr_attached;
 	struct pid *daemon;
+
+	struct delayed_work recovery_work; /* fails orphans that wait too long */
 
 	struct blk_mq_tag_set tag_set;
 	struct gendisk *disk;
@@ -97,5 +102,6 @@ blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
 			   const struct blk_mq_queue_data *bd);
 enum blk_eh_timer_return buse_timeout(struct request *rq);
 void buse_queue_shutdown(struct buse_queue *q);
+bool buse_queue_expire(struct buse_queue *q, unsigned long *next, bool now);
 
 #endif /* _BUSE_H */

@@ -53,8 +53,6 @@ static int buse_check_params(struct buse_dev_params *p)
 	for (i = 0; i < ARRAY_SIZE(p->reserved); i++)
 		if (p->reserved[i])
 			return -EINVAL;
-	if (p->reserved0)
-		return -EINVAL;
 	if (p->flags & ~BUSE_F_SUPPORTED)
 		return -EOPNOTSUPP;
 	if (strnlen(p->name, sizeof(p->name)) == sizeof(p->name))
@@ -109,6 +107,13 @@ static int buse_check_params(struct buse_dev_params *p)
 	if (!p->timeout_ms)
 		p->timeout_ms = BUSE_DEF_TIMEOUT_MS;
 	if (p->timeout_ms < 100 || p->timeout_ms > BUSE_MAX_TIMEOUT_MS)
+		return -EINVAL;
+
+	if (!(p->flags & BUSE_F_RECOVERABLE))
+		p->recovery_timeout_ms = 0;
+	else if (!p->recovery_timeout_ms)
+		p->recovery_timeout_ms = BUSE_DEF_RECOVERY_MS;
+	if (p->recovery_timeout_ms > BUSE_MAX_TIMEOUT_MS)
 		return -EINVAL;
 	return 0;
 }
@@ -185,11 +190,33 @@ static struct gendisk *buse_alloc_disk(struct buse_dev *dev)
 }
 #endif
 
+/* Fail the requests of queues whose daemon did not come back in time. */
+static void buse_recovery_work(struct work_struct *work)
+{
+	struct buse_dev *dev = container_of(to_delayed_work(work),
+					    struct buse_dev, recovery_work);
+	unsigned long next, first = 0;
+	bool waiting = false;
+	unsigned int i;
+
+	for (i = 0; i < dev->params.nr_queues; i++) {
+		if (!buse_queue_expire(&dev->queues[i], &next, false))
+			continue;
+		if (!waiting || time_before(next, first))
+			first = next;
+		waiting = true;
+	}
+	if (waiting)
+		mod_delayed_work(system_wq, &dev->recovery_work,
+				 time_after(first, jiffies) ? first - jiffies : 0);
+}
+
 static void buse_dev_release(struct kref *ref)
 {
 	struct buse_dev *dev = container_of(ref, struct buse_dev, ref);
 	unsigned int i;
 
+	cancel_delayed_work_sync(&dev->recovery_work);
 	/* After del_gendisk(), or never added: the tag set must outlive it. */
 	if (dev->disk)
 		put_disk(dev->disk);
@@ -237,6 +264,7 @@ int buse_dev_add(struct buse_dev_params *p)
 	__module_get(THIS_MODULE);
 	kref_init(&dev->ref);
 	mutex_init(&dev->lock);
+	INIT_DELAYED_WORK(&dev->recovery_work, buse_recovery_work);
 	dev->params = *p;
 	dev->params.name[BUSE_NAME_LEN - 1] = '\0';
 
@@ -386,6 +414,7 @@ int buse_dev_start(u32 id)
 int buse_dev_del(u32 id)
 {
 	struct buse_dev *dev;
+	unsigned long next;
 	unsigned int i;
 
 	dev = buse_dev_get(id);
@@ -398,6 +427,9 @@ int buse_dev_del(u32 id)
 		return -ENOENT;
 	}
 	dev->deleting = true;
+	/* Requests waiting for a daemon that may never come fail now. */
+	for (i = 0; i < dev->params.nr_queues; i++)
+		buse_queue_expire(&dev->queues[i], &next, true);
 	if (dev->started)
 		del_gendisk(dev->disk);
 	for (i = 0; i < dev->params.nr_queues; i++)
@@ -422,6 +454,9 @@ static u32 buse_dev_state(struct buse_dev *dev)
 	for (i = 0; i < dev->params.nr_queues; i++)
 		if (READ_ONCE(dev->queues[i].dead))
 			return BUSE_STATE_DEAD;
+	for (i = 0; i < dev->params.nr_queues; i++)
+		if (READ_ONCE(dev->queues[i].orphaned))
+			return BUSE_STATE_ORPHANED;
 	if (dev->started)
 		return BUSE_STATE_LIVE;
 	if (dev->nr_attached == dev->params.nr_queues)

@@ -128,35 +128,17 @@ static bool buse_sq_pending(struct buse_queue *q)
 	return READ_ONCE(q->sq_tail) != READ_ONCE(q->hdr->sq_head);
 }
 
-blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
-			   const struct blk_mq_queue_data *bd)
+/*
+ * Publish a started request to the daemon.  Caller holds sq_lock.  The
+ * write data, if any, is in the tag's slot already.
+ */
+static void buse_push(struct buse_queue *q, struct request *rq)
 {
-	struct buse_queue *q = hctx->driver_data;
-	struct request *rq = bd->rq;
 	struct buse_slot *slot = &q->slots[rq->tag];
 	struct buse_sqe *sqe;
-	u32 len = blk_rq_bytes(rq);
-	bool has_data;
 	u16 flags;
-	int op;
+	int op = buse_rq_op(rq, &flags);
 
-	op = buse_rq_op(rq, &flags);
-	if (op < 0)
-		return BLK_STS_NOTSUPP;
-	has_data = op == BUSE_OP_READ || op == BUSE_OP_WRITE;
-	/* The queue limits make this impossible; never overrun a slot. */
-	if (has_data && len > q->slot_size)
-		return BLK_STS_IOERR;
-
-	blk_mq_start_request(rq);
-	if (op == BUSE_OP_WRITE)
-		buse_copy_to_slot(rq, q->data + (size_t)rq->tag * q->slot_size);
-
-	spin_lock(&q->sq_lock);
-	if (unlikely(q->dead || q->shutdown)) {
-		spin_unlock(&q->sq_lock);
-		return BLK_STS_IOERR;
-	}
 	slot->cookie = (slot->cookie + 1) & BUSE_COOKIE_MASK;
 	slot->rq = rq;
 	sqe = &q->sq[q->sq_tail & (q->sq_entries - 1)];
@@ -165,9 +147,9 @@ blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
 	sqe->flags = flags;
 	sqe->tag = rq->tag;
 	sqe->sector = blk_rq_pos(rq);
-	sqe->len = len;
+	sqe->len = blk_rq_bytes(rq);
 	sqe->cookie = slot->cookie;
-	sqe->data_off = has_data ?
+	sqe->data_off = op == BUSE_OP_READ || op == BUSE_OP_WRITE ?
 		q->data_off + (size_t)rq->tag * q->slot_size : 0;
 	sqe->seq = 0;
 	/*
@@ -178,6 +160,35 @@ blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
 	smp_store_release(&slot->key, buse_key(slot->cookie));
 	q->sq_tail++;
 	smp_store_release(&q->hdr->sq_tail, q->sq_tail);
+}
+
+blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
+			   const struct blk_mq_queue_data *bd)
+{
+	struct buse_queue *q = hctx->driver_data;
+	struct request *rq = bd->rq;
+	u16 flags;
+	int op;
+
+	op = buse_rq_op(rq, &flags);
+	if (op < 0)
+		return BLK_STS_NOTSUPP;
+	/* The queue limits make this impossible; never overrun a slot. */
+	if ((op == BUSE_OP_READ || op == BUSE_OP_WRITE) &&
+	    blk_rq_bytes(rq) > q->slot_size)
+		return BLK_STS_IOERR;
+
+	blk_mq_start_request(rq);
+	if (op == BUSE_OP_WRITE)
+		buse_copy_to_slot(rq, q->data + (size_t)rq->tag * q->slot_size);
+
+	/* An orphaned queue takes requests too: the next daemon gets them. */
+	spin_lock(&q->sq_lock);
+	if (unlikely(q->dead || q->shutdown)) {
+		spin_unlock(&q->sq_lock);
+		return BLK_STS_IOERR;
+	}
+	buse_push(q, rq);
 	spin_unlock(&q->sq_lock);
 
 	if (wq_has_sleeper(&q->wait))
@@ -271,6 +282,9 @@ enum blk_eh_timer_return buse_timeout(struct request *rq)
 	struct buse_slot *slot = &q->slots[rq->tag];
 	unsigned long key = READ_ONCE(slot->key);
 
+	/* Waiting for a new daemon: the recovery timeout is the limit. */
+	if (READ_ONCE(q->orphaned))
+		return BLK_EH_RESET_TIMER;
 	if ((key & 1) && READ_ONCE(slot->rq) == rq &&
 	    buse_claim(slot, key) == rq) {
 		pr_warn_ratelimited("buse%u: queue %u: request timed out\n",
@@ -350,17 +364,71 @@ static int buse_queue_mmap(struct file *file, struct vm_area_struct *vma)
 	return remap_vmalloc_range(vma, q->region, 0);
 }
 
-/* The daemon closed the queue (or died): its requests cannot complete. */
+/*
+ * An orphaned queue whose recovery time is up (or, with @now, any orphaned
+ * queue) fails its requests.  Returns true while the queue still waits,
+ * with *next the jiffies it expires at.
+ */
+bool buse_queue_expire(struct buse_queue *q, unsigned long *next, bool now)
+{
+	unsigned long deadline;
+	bool expire = false;
+
+	spin_lock(&q->sq_lock);
+	if (!q->orphaned) {
+		spin_unlock(&q->sq_lock);
+		return false;
+	}
+	deadline = q->orphaned_at +
+		msecs_to_jiffies(q->dev->params.recovery_timeout_ms);
+	if (now || time_after_eq(jiffies, deadline)) {
+		q->orphaned = false;
+		q->dead = true;
+		expire = true;
+	}
+	spin_unlock(&q->sq_lock);
+	if (expire) {
+		if (!now)
+			pr_warn("buse%u: queue %u: no daemon came back, failing I/O\n",
+				q->dev->id, q->qid);
+		buse_abort_inflight(q);
+		return false;
+	}
+	*next = deadline;
+	return true;
+}
+
+/*
+ * The daemon closed the queue (or died).  Completions it posted still
+ * count; then either its requests fail, or, on a recoverable device, they
+ * wait for the next daemon.
+ */
 static int buse_queue_release(struct inode *inode, struct file *file)
 {
 	struct buse_queue *q = file->private_data;
 	struct buse_dev *dev = q->dev;
+	bool recover;
+
+	mutex_lock(&q->cq_lock);
+	if (!READ_ONCE(q->shutdown))
+		buse_reap(q);
+	mutex_unlock(&q->cq_lock);
 
 	spin_lock(&q->sq_lock);
-	q->dead = true;
 	q->attached = false;
+	recover = (dev->params.flags & BUSE_F_RECOVERABLE) && !q->shutdown;
+	if (recover) {
+		q->orphaned = true;
+		q->orphaned_at = jiffies;
+	} else {
+		q->dead = true;
+	}
 	spin_unlock(&q->sq_lock);
-	buse_abort_inflight(q);
+	if (recover)
+		schedule_delayed_work(&dev->recovery_work,
+				      msecs_to_jiffies(dev->params.recovery_timeout_ms));
+	else
+		buse_abort_inflight(q);
 	wake_up_all(&q->wait);
 
 	mutex_lock(&dev->lock);
@@ -380,21 +448,55 @@ static const struct file_operations buse_queue_fops = {
 };
 
 /*
+ * A new daemon takes over an orphaned queue: start both rings afresh and
+ * hand it, with new cookies, every request the old one left unfinished.
+ * Caller holds cq_lock and sq_lock.
+ */
+static void buse_queue_replay(struct buse_queue *q)
+{
+	unsigned int tag;
+
+	q->sq_tail = 0;
+	q->cq_head = 0;
+	WRITE_ONCE(q->hdr->sq_head, 0);
+	WRITE_ONCE(q->hdr->cq_tail, 0);
+	WRITE_ONCE(q->hdr->cq_head, 0);
+	smp_store_release(&q->hdr->sq_tail, 0);
+	for (tag = 0; tag < q->dev->params.queue_depth; tag++) {
+		struct buse_slot *slot = &q->slots[tag];
+		unsigned long key = READ_ONCE(slot->key);
+
+		/* Nobody else claims while orphaned: timeouts wait. */
+		if ((key & 1) && cmpxchg(&slot->key, key, 0) == key)
+			buse_push(q, slot->rq);
+	}
+}
+
+/*
  * Called with dev->lock held; the new fd holds a device reference.  The queue
  * is marked attached before the fd exists, so a close racing with us finds
  * it consistent.
  */
 int buse_queue_open_fd(struct buse_queue *q)
 {
+	bool was_orphaned;
 	int fd;
 
+	mutex_lock(&q->cq_lock);
 	spin_lock(&q->sq_lock);
 	if (q->attached || q->dead || q->shutdown) {
 		spin_unlock(&q->sq_lock);
+		mutex_unlock(&q->cq_lock);
 		return -EBUSY;
+	}
+	was_orphaned = q->orphaned;
+	if (was_orphaned) {
+		buse_queue_replay(q);
+		q->orphaned = false;
 	}
 	q->attached = true;
 	spin_unlock(&q->sq_lock);
+	mutex_unlock(&q->cq_lock);
 	q->dev->nr_attached++;
 	kref_get(&q->dev->ref);
 
@@ -403,6 +505,12 @@ int buse_queue_open_fd(struct buse_queue *q)
 	if (fd < 0) {
 		spin_lock(&q->sq_lock);
 		q->attached = false;
+		if (was_orphaned) {
+			q->orphaned = true;
+			q->orphaned_at = jiffies;
+			schedule_delayed_work(&q->dev->recovery_work,
+					      msecs_to_jiffies(q->dev->params.recovery_timeout_ms));
+		}
 		spin_unlock(&q->sq_lock);
 		q->dev->nr_attached--;
 		buse_dev_put(q->dev);

@@ -495,6 +495,29 @@ static void del_device(struct buse_dev *d)
 	}
 }
 
+/*
+ * Taking over a recoverable device: its accepted parameters come from the
+ * kernel, and a failure leaves it to wait for the next daemon (no DEL).
+ */
+static int recover_params(struct buse_dev *d)
+{
+	struct buse_dev_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.dev_id = d->p->dev_id;
+	if (buse_sys_ioctl(d->ctl, BUSE_CTL_GET_INFO,
+			   (unsigned long)(uintptr_t)&info) < 0) {
+		buse_log("device %u: %s\n", d->p->dev_id, strerror(errno));
+		return -errno;
+	}
+	if (!(info.params.flags & BUSE_F_RECOVERABLE)) {
+		buse_log("device %u is not recoverable\n", d->p->dev_id);
+		return -EINVAL;
+	}
+	d->kp = info.params;
+	return 0;
+}
+
 static int dev_create(struct buse_dev *d, const sigset_t *sigs)
 {
 	unsigned i, started = 0;
@@ -507,13 +530,18 @@ static int dev_create(struct buse_dev *d, const sigset_t *sigs)
 			 ret == -ENOENT ? " (is buse.ko loaded?)" : "");
 		return ret;
 	}
-	if (buse_sys_ioctl(d->ctl, BUSE_CTL_ADD,
-			   (unsigned long)(uintptr_t)&d->kp) < 0) {
+	if (d->p->recover) {
+		ret = recover_params(d);
+		if (ret)
+			return ret;
+	} else if (buse_sys_ioctl(d->ctl, BUSE_CTL_ADD,
+				  (unsigned long)(uintptr_t)&d->kp) < 0) {
 		ret = -errno;
 		buse_log("adding device: %s\n", strerror(-ret));
 		return ret;
+	} else {
+		d->added = true;
 	}
-	d->added = true;
 	if (!d->kp.nr_queues || d->kp.nr_queues > BUSE_MAX_QUEUES)
 		return -EPROTO;
 	d->queues = calloc(d->kp.nr_queues, sizeof(*d->queues));
@@ -550,7 +578,9 @@ static int dev_create(struct buse_dev *d, const sigset_t *sigs)
 	if (ret)
 		return ret;
 
-	if (buse_sys_ioctl(d->ctl, BUSE_CTL_START, d->kp.dev_id) < 0) {
+	/* A recovered device is usually live already. */
+	if (buse_sys_ioctl(d->ctl, BUSE_CTL_START, d->kp.dev_id) < 0 &&
+	    !(d->p->recover && errno == EALREADY)) {
 		ret = -errno;
 		buse_log("starting device %u: %s\n", d->kp.dev_id,
 			 strerror(-ret));

@@ -32,6 +32,9 @@ void buse_make_dev_params(struct buse_dev_params *kp,
 	kp->max_io_bytes = p->max_io_bytes;
 	kp->max_discard_bytes = p->max_discard_bytes;
 	kp->timeout_ms = p->timeout_ms;
+	kp->recovery_timeout_ms = p->recovery_timeout_ms;
+	if (p->recoverable)
+		kp->flags |= BUSE_F_RECOVERABLE;
 	/* The kernel only sends what the driver can handle. */
 	if (p->read_only || !ops->write)
 		kp->flags |= BUSE_F_READ_ONLY;
@@ -93,6 +96,7 @@ BUSE_EXPORT const char *buse_state_name(uint32_t state)
 		[BUSE_STATE_LIVE] = "live",
 		[BUSE_STATE_DEAD] = "dead",
 		[BUSE_STATE_DELETING] = "deleting",
+		[BUSE_STATE_ORPHANED] = "orphaned",
 	};
 
 	if (state >= sizeof(names) / sizeof(names[0]))

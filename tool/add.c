@@ -33,6 +33,9 @@ enum add_opt_id {
 	OPT_ROTATIONAL,
 	OPT_FOREGROUND,
 	OPT_LOG,
+	OPT_RECOVERABLE,
+	OPT_RECOVERY_TIMEOUT,
+	OPT_RECOVER,
 };
 
 static const struct add_opt {
@@ -64,6 +67,14 @@ static const struct add_opt {
 	{"read-only", NULL, OPT_READ_ONLY, "refuse writes", NULL},
 	{"rotational", NULL, OPT_ROTATIONAL,
 	 "tell the kernel it is a spinning disk", NULL},
+	{"recoverable", NULL, OPT_RECOVERABLE,
+	 "if the daemon dies, I/O waits for `buse recover`", NULL},
+	{"recovery-timeout", "SECONDS", OPT_RECOVERY_TIMEOUT,
+	 "how long I/O waits for a new daemon (default 30)",
+	 "1 to 3600 seconds"},
+	{"recover", "N", OPT_RECOVER,
+	 "serve the orphaned recoverable device N (as `buse recover`)",
+	 "N, buseN or /dev/buseN"},
 	{"foreground", NULL, OPT_FOREGROUND,
 	 "serve from this process until deleted or SIGINT/SIGTERM", NULL},
 	{"log", "FILE", OPT_LOG,
@@ -218,6 +229,18 @@ static int add_set(const struct add_opt *o, const char *val,
 	case OPT_ROTATIONAL:
 		p->rotational = true;
 		break;
+	case OPT_RECOVERABLE:
+		p->recoverable = true;
+		break;
+	case OPT_RECOVERY_TIMEOUT:
+		ret = parse_u32(val, 1, BUSE_MAX_TIMEOUT_MS / 1000, &v);
+		p->recovery_timeout_ms = v * 1000;
+		p->recoverable = true;
+		break;
+	case OPT_RECOVER:
+		ret = parse_dev_id(val, &p->dev_id);
+		p->recover = true;
+		break;
 	case OPT_FOREGROUND:
 		*foreground = true;
 		break;
@@ -295,6 +318,55 @@ static int check_size(const struct buse_params *p)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* A new daemon for an orphaned device: the device keeps its geometry. */
+static int recover_geometry(struct buse_params *p)
+{
+	struct buse_dev_info info;
+	int ret = buse_info(p->dev_id, &info);
+
+	if (ret) {
+		fprintf(stderr, "buse: recover: buse%u: %s\n", p->dev_id,
+			strerror(-ret));
+		return ret;
+	}
+	if (!(info.params.flags & BUSE_F_RECOVERABLE)) {
+		fprintf(stderr, "buse: recover: buse%u is not recoverable\n",
+			p->dev_id);
+		return -EINVAL;
+	}
+	p->size = info.params.size;
+	p->logical_block_size = info.params.logical_block_size;
+	p->physical_block_size = info.params.physical_block_size;
+	return 0;
+}
+
+/* buse recover N DRIVER [driver options]: buse add DRIVER --recover N ... */
+int cmd_recover(int argc, char **argv)
+{
+	char **av;
+	int i, ret;
+
+	if (argc < 3) {
+		fprintf(stderr,
+			"usage: buse recover N DRIVER [driver options]\n");
+		return 1;
+	}
+	av = calloc(argc + 2, sizeof(*av));
+	if (!av) {
+		fprintf(stderr, "buse: %s\n", strerror(ENOMEM));
+		return 1;
+	}
+	av[0] = "add";
+	av[1] = argv[2];
+	av[2] = "--recover";
+	av[3] = argv[1];
+	for (i = 3; i < argc; i++)
+		av[i + 1] = argv[i];
+	ret = cmd_add(argc + 1, av);
+	free(av);
+	return ret;
 }
 
 /* Serve from a daemon; the parent prints the path or the error. */
@@ -436,6 +508,11 @@ int cmd_add(int argc, char **argv)
 	    p.physical_block_size < p.logical_block_size) {
 		fprintf(stderr, "buse: physical block size < block size\n");
 		goto out;
+	}
+	if (p.recover) {
+		ret = recover_geometry(&p);
+		if (ret)
+			goto out;
 	}
 	/* Before the driver acts on it, e.g. extends a file to it. */
 	ret = check_size(&p);

@@ -55,6 +55,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: buse add DRIVER [options] [driver options]\n"
+		"       buse recover DEV DRIVER [driver options]\n"
 		"       buse list [--json]\n"
 		"       buse info DEV [--json]\n"
 		"       buse del DEV\n"
@@ -62,6 +63,7 @@ static void usage(FILE *f)
 		"       buse --version\n"
 		"\n"
 		"  add    create a device served by DRIVER, print /dev/buseN\n"
+		"  recover  serve a recoverable device whose daemon died\n"
 		"  list   list the devices\n"
 		"  info   show every parameter of one device\n"
 		"  del    delete a device and wait for its daemon to exit\n"
@@ -371,9 +373,10 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int argc, char **argv);
 	} cmds[] = {
-		{"add", cmd_add},   {"list", cmd_list}, {"ls", cmd_list},
-		{"info", cmd_info}, {"del", cmd_del},	{"delete", cmd_del},
-		{"help", cmd_help},
+		{"add", cmd_add},    {"recover", cmd_recover},
+		{"list", cmd_list},  {"ls", cmd_list},
+		{"info", cmd_info},  {"del", cmd_del},
+		{"delete", cmd_del}, {"help", cmd_help},
 	};
 	size_t i;
 

@@ -14,6 +14,7 @@
 
 /* `buse add`, in add.c. */
 int cmd_add(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
 void usage_add(FILE *f);
 void usage_driver(FILE *f, const char *name);
 

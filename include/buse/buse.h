@@ -51,17 +51,29 @@ struct buse_req;
 
 /* Device parameters.  Initialise with buse_params_init(), then override. */
 struct buse_params {
-	uint64_t size;                /* bytes; required */
+	uint64_t size;		      /* bytes; required */
 	uint32_t logical_block_size;  /* 512 (default) .. 4096 */
 	uint32_t physical_block_size; /* 0: same as logical */
-	uint32_t nr_queues;           /* 0: one per CPU */
-	uint32_t queue_depth;         /* 0: kernel default (128) */
-	uint32_t max_io_bytes;        /* 0: kernel default (256 KiB) */
+	uint32_t nr_queues;	      /* 0: one per CPU */
+	uint32_t queue_depth;	      /* 0: kernel default (128) */
+	uint32_t max_io_bytes;	      /* 0: kernel default (256 KiB) */
 	uint32_t max_discard_bytes;   /* 0: kernel default */
-	uint32_t timeout_ms;          /* 0: kernel default (30 s) */
-	uint32_t dev_id;              /* BUSE_DEV_ID_ANY (default) or N */
+	uint32_t timeout_ms;	      /* 0: kernel default (30 s) */
+	uint32_t dev_id;	      /* BUSE_DEV_ID_ANY (default) or N */
+	uint32_t recovery_timeout_ms; /* 0: kernel default (30 s) */
 	bool read_only;
 	bool rotational;
+	/*
+	 * Recoverable device: when the daemon dies, requests wait (up to
+	 * recovery_timeout_ms) for a new daemon that calls buse_run() with
+	 * recover set; it receives every request left unfinished.
+	 */
+	bool recoverable;
+	/*
+	 * Take over the existing recoverable device dev_id instead of creating
+	 * one; its geometry comes from the kernel (size etc. are ignored).
+	 */
+	bool recover;
 	bool handle_signals; /* default true: SIGINT/SIGTERM delete the device */
 	bool pin_threads;    /* default true: pin queue threads to their CPUs */
 	const char *name;    /* driver name shown by `buse info` */
@@ -127,7 +139,7 @@ int buse_info_next(uint32_t dev_id, struct buse_dev_info *info);
 /* Remove a device; its daemon's buse_run() returns. */
 int buse_delete(uint32_t dev_id);
 
-/* "created", "ready", "live", "dead", "deleting" */
+/* "created", "ready", "live", "dead", "deleting", "orphaned" */
 const char *buse_state_name(uint32_t state);
 
 #ifdef __cplusplus

@@ -13,6 +13,8 @@
  * a daemon behind and exits, so a shell test can write dev=$(buse-testdrv
  * --daemon).  SIGTERM or `buse del` ends it.
  *
+ * --stall-sector: reads and writes touching those sectors are never
+ * completed, so the kernel's request timeout (--timeout) must end them.
  * --fail-sector: reads and writes touching those 512-byte sectors fail with
  * EIO.  --stats: FILE holds the counters ("reads N" lines); it is rewritten
  * atomically at start, after every flush, discard, write-zeroes, FUA write
@@ -60,6 +62,8 @@ struct testdrv {
 	char *mem;
 	struct range fail[MAX_FAIL];
 	unsigned nr_fail;
+	struct range stall[MAX_FAIL]; /* never completed: for timeouts */
+	unsigned nr_stall;
 	const char *stats;
 	pthread_mutex_t stats_lock; /* one writer of FILE.tmp at a time */
 	atomic_uint_fast64_t count[NR_COUNTERS];
@@ -100,16 +104,27 @@ static void count(struct testdrv *t, enum counter c, bool always)
 		write_stats(t);
 }
 
-static bool must_fail(struct testdrv *t, uint32_t len, uint64_t off)
+static bool in_ranges(const struct range *r, unsigned n, uint32_t len,
+		      uint64_t off)
 {
 	uint64_t first = off / 512, end = (off + len) / 512;
 	unsigned i;
 
-	for (i = 0; i < t->nr_fail; i++)
-		if (first < t->fail[i].start + t->fail[i].count &&
-		    t->fail[i].start < end)
+	for (i = 0; i < n; i++)
+		if (first < r[i].start + r[i].count && r[i].start < end)
 			return true;
 	return false;
+}
+
+static bool must_fail(struct testdrv *t, uint32_t len, uint64_t off)
+{
+	return in_ranges(t->fail, t->nr_fail, len, off);
+}
+
+/* A request the driver "forgets": only the kernel's timeout ends it. */
+static bool must_stall(struct testdrv *t, uint32_t len, uint64_t off)
+{
+	return in_ranges(t->stall, t->nr_stall, len, off);
 }
 
 static int td_read(void *priv, struct buse_req *req, void *buf, uint32_t len,
@@ -117,6 +132,8 @@ static int td_read(void *priv, struct buse_req *req, void *buf, uint32_t len,
 {
 	struct testdrv *t = priv;
 
+	if (must_stall(t, len, off))
+		return BUSE_ASYNC;
 	if (must_fail(t, len, off)) {
 		count(t, ERRORS, true);
 		return -EIO;
@@ -131,6 +148,8 @@ static int td_write(void *priv, struct buse_req *req, const void *buf,
 {
 	struct testdrv *t = priv;
 
+	if (must_stall(t, len, off))
+		return BUSE_ASYNC;
 	if (must_fail(t, len, off)) {
 		count(t, ERRORS, true);
 		return -EIO;
@@ -285,13 +304,31 @@ static uint64_t parse_num(const char *opt, const char *s, bool suffix)
 	return v << shift;
 }
 
+/* START:COUNT, in 512-byte sectors, appended to r[*n]. */
+static int parse_range(char *arg, struct range *r, unsigned *n)
+{
+	char *colon = strchr(arg, ':');
+
+	if (*n == MAX_FAIL || !colon) {
+		fprintf(stderr, "testdrv: want at most %d START:COUNT ranges\n",
+			MAX_FAIL);
+		return -1;
+	}
+	*colon = 0;
+	r[*n].start = parse_num("sector", arg, false);
+	r[*n].count = parse_num("sector", colon + 1, false);
+	(*n)++;
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: buse-testdrv [--size SIZE] [--block-size N]\n"
 		"         [--queues N] [--depth N] [--max-io BYTES] [--id N]\n"
 		"         [--read-only]\n"
-		"         [--fail-sector START:COUNT]... [--stats FILE]\n"
+		"         [--fail-sector START:COUNT]... [--stall-sector START:COUNT]...\n"
+		"         [--timeout SECONDS] [--stats FILE]\n"
 		"         [--no-flush] [--no-discard] [--no-write-zeroes]\n"
 		"         [--daemon] [--log FILE]\n");
 }
@@ -307,6 +344,8 @@ int main(int argc, char **argv)
 		{"id", required_argument, NULL, 'i'},
 		{"read-only", no_argument, NULL, 'r'},
 		{"fail-sector", required_argument, NULL, 'f'},
+		{"stall-sector", required_argument, NULL, 'x'},
+		{"timeout", required_argument, NULL, 't'},
 		{"stats", required_argument, NULL, 'S'},
 		{"no-flush", no_argument, NULL, 'F'},
 		{"no-discard", no_argument, NULL, 'D'},
@@ -327,8 +366,6 @@ int main(int argc, char **argv)
 	const char *log = NULL;
 	bool as_daemon = false;
 	struct buse_params p;
-	struct range *r;
-	char *colon;
 	int c, ret;
 
 	buse_params_init(&p);
@@ -359,22 +396,15 @@ int main(int argc, char **argv)
 			p.read_only = true;
 			break;
 		case 'f':
-			if (drv.nr_fail == MAX_FAIL) {
-				fprintf(stderr,
-					"testdrv: at most %d --fail-sector\n",
-					MAX_FAIL);
+			if (parse_range(optarg, drv.fail, &drv.nr_fail))
 				return 1;
-			}
-			colon = strchr(optarg, ':');
-			if (!colon) {
-				fprintf(stderr,
-					"testdrv: --fail-sector START:COUNT\n");
+			break;
+		case 'x':
+			if (parse_range(optarg, drv.stall, &drv.nr_stall))
 				return 1;
-			}
-			*colon = 0;
-			r = &drv.fail[drv.nr_fail++];
-			r->start = parse_num("fail-sector", optarg, false);
-			r->count = parse_num("fail-sector", colon + 1, false);
+			break;
+		case 't':
+			p.timeout_ms = parse_num("timeout", optarg, false) * 1000;
 			break;
 		case 'S':
 			drv.stats = optarg;

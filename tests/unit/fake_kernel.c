@@ -280,7 +280,7 @@ static int ctl_add(struct buse_dev_params *p)
 	for (i = 0; i < sizeof(p->reserved) / sizeof(p->reserved[0]); i++)
 		if (p->reserved[i])
 			return -EINVAL;
-	if (p->reserved0 || p->flags & ~BUSE_F_SUPPORTED ||
+	if (p->flags & ~BUSE_F_SUPPORTED ||
 	    !memchr(p->name, 0, sizeof(p->name)))
 		return -EINVAL;
 	if (p->logical_block_size < 512 || p->logical_block_size > 4096 ||

@@ -218,6 +218,15 @@ static void test_flags_from_ops(void **state)
 	buse_make_dev_params(&kp, &p, &ops);
 	assert_int_equal(kp.flags, BUSE_F_WRITE_ZEROES);
 
+	/* Recoverable devices carry their recovery limit. */
+	p.recoverable = true;
+	p.recovery_timeout_ms = 5000;
+	buse_make_dev_params(&kp, &p, &ops);
+	assert_int_equal(kp.flags, BUSE_F_WRITE_ZEROES | BUSE_F_RECOVERABLE);
+	assert_int_equal(kp.recovery_timeout_ms, 5000);
+	p.recoverable = false;
+	p.recovery_timeout_ms = 0;
+
 	p.read_only = true;
 	p.rotational = true;
 	buse_make_dev_params(&kp, &p, &all_ops);
@@ -232,7 +241,7 @@ static void test_flags_from_ops(void **state)
 	buse_make_dev_params(&kp, &p, &all_ops);
 	assert_int_equal(strlen(kp.name), BUSE_NAME_LEN - 1);
 	assert_memory_equal(kp.name, p.name, BUSE_NAME_LEN - 1);
-	assert_int_equal(kp.reserved0, 0);
+	assert_int_equal(kp.recovery_timeout_ms, 0);
 	for (i = 0; i < 8; i++)
 		assert_int_equal(kp.reserved[i], 0);
 }
@@ -616,7 +625,8 @@ static void test_state_names(void **state)
 	assert_string_equal(buse_state_name(BUSE_STATE_LIVE), "live");
 	assert_string_equal(buse_state_name(BUSE_STATE_DEAD), "dead");
 	assert_string_equal(buse_state_name(BUSE_STATE_DELETING), "deleting");
-	assert_string_equal(buse_state_name(5), "unknown");
+	assert_string_equal(buse_state_name(BUSE_STATE_ORPHANED), "orphaned");
+	assert_string_equal(buse_state_name(6), "unknown");
 	assert_string_equal(buse_state_name(UINT32_MAX), "unknown");
 }
 

@@ -53,10 +53,10 @@
 #define BUSE_F_DISCARD		(1U << 4)
 #define BUSE_F_WRITE_ZEROES	(1U << 5)
 #define BUSE_F_WRITE_BACK	(1U << 6) /* reserved: write-back mode */
-#define BUSE_F_RECOVERABLE	(1U << 7) /* reserved: survive daemon death */
+#define BUSE_F_RECOVERABLE	(1U << 7) /* requests wait for a new daemon */
 #define BUSE_F_SUPPORTED	(BUSE_F_READ_ONLY | BUSE_F_ROTATIONAL | \
 				 BUSE_F_FLUSH | BUSE_F_FUA | BUSE_F_DISCARD | \
-				 BUSE_F_WRITE_ZEROES)
+				 BUSE_F_WRITE_ZEROES | BUSE_F_RECOVERABLE)
 
 /* Limits the kernel enforces; zero in a parameter asks for the default. */
 #define BUSE_MIN_BLOCK_SIZE	512
@@ -70,6 +70,7 @@
 #define BUSE_MAX_DISCARD_BYTES	(1U << 30)
 #define BUSE_DEF_TIMEOUT_MS	30000
 #define BUSE_MAX_TIMEOUT_MS	(3600U * 1000)
+#define BUSE_DEF_RECOVERY_MS	30000
 
 /*
  * Device parameters.  BUSE_CTL_ADD reads them, validates them, fills in the
@@ -86,7 +87,8 @@ struct buse_dev_params {
 	__u32 max_io_bytes;	/* largest read/write, multiple of 4096 */
 	__u32 max_discard_bytes; /* largest discard/write-zeroes */
 	__u32 timeout_ms;	/* per request; expired requests fail */
-	__u32 reserved0;
+	__u32 recovery_timeout_ms; /* BUSE_F_RECOVERABLE: how long requests
+				    * wait for a new daemon before failing */
 	char name[BUSE_NAME_LEN]; /* driver name, informational, NUL ended */
 	__u64 reserved[8];	/* must be zero */
 };
@@ -97,6 +99,7 @@ struct buse_dev_params {
 #define BUSE_STATE_LIVE		2 /* disk visible, daemon serving */
 #define BUSE_STATE_DEAD		3 /* a queue's daemon went away */
 #define BUSE_STATE_DELETING	4
+#define BUSE_STATE_ORPHANED	5 /* recoverable, waiting for a new daemon */
 
 /* struct buse_dev_info.flags (in) */
 #define BUSE_INFO_NEXT		(1U << 0) /* first device with id >= dev_id */
@@ -118,7 +121,9 @@ struct buse_dev_info {
 
 struct buse_queue_attach {
 	__u32 dev_id;		/* in */
-	__u32 qid;		/* in */
+	__u32 qid;		/* in; an orphaned queue of a recoverable
+				 * device can be attached again: every
+				 * request still in flight is in the sq anew */
 	__s32 fd;		/* out: the queue's file descriptor */
 	__u32 depth;		/* out: tags 0..depth-1 */
 	__u64 region_size;	/* out: mmap exactly this, offset 0 */
