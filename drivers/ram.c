@@ -10,10 +10,12 @@
  * memory small while unrelated chunks rarely share a lock.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../tool/drivers.h"
 
@@ -32,6 +34,9 @@ struct ram_dev {
 	 * the table that were written cost memory.
 	 */
 	char **chunks;
+	/* Test option: writes on queue delay_queue sleep delay_us first. */
+	unsigned delay_queue;
+	unsigned delay_us;
 	struct ram_lock locks[RAM_LOCKS];
 };
 
@@ -77,6 +82,8 @@ static int ram_write(void *priv, struct buse_req *req, const void *buf,
 	struct ram_dev *ram = priv;
 	const char *src = buf;
 
+	if (ram->delay_us && buse_req_queue(req) == ram->delay_queue)
+		usleep(ram->delay_us);
 	while (len) {
 		uint64_t idx = off / RAM_CHUNK;
 		uint32_t in = off % RAM_CHUNK, n = ram_piece(off, len);
@@ -156,11 +163,24 @@ static void ram_cleanup(void *priv)
 
 static int ram_parse(int argc, char **argv, struct buse_params *p, void **priv)
 {
+	static const struct option opts[] = {
+		{"delay-queue", required_argument, NULL, 'd'},
+		{0},
+	};
+	unsigned dq = 0, dus = 0;
 	struct ram_dev *ram;
 	unsigned l;
+	int c;
 
-	if (argc > 1) {
-		fprintf(stderr, "ram: unknown option '%s'\n", argv[1]);
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'd' || sscanf(optarg, "%u:%u", &dq, &dus) != 2) {
+			fprintf(stderr,
+				"ram: options: [--delay-queue Q:USEC]\n");
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ram: unknown option '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
 	if (!p->size) {
@@ -172,6 +192,8 @@ static int ram_parse(int argc, char **argv, struct buse_params *p, void **priv)
 	if (!ram)
 		goto nomem;
 	memset(ram, 0, sizeof(*ram));
+	ram->delay_queue = dq;
+	ram->delay_us = dus;
 	ram->nr_chunks = (p->size + RAM_CHUNK - 1) / RAM_CHUNK;
 	ram->chunks = calloc(ram->nr_chunks, sizeof(*ram->chunks));
 	if (!ram->chunks) {
@@ -199,6 +221,8 @@ static const struct buse_ops ram_ops = {
 const struct buse_driver ram_driver = {
 	.name = "ram",
 	.summary = "sparse disk in memory, allocated in 64K chunks on write",
+	.usage = "--delay-queue Q:USEC  test: writes on queue Q sleep USEC "
+		 "first\n",
 	.parse = ram_parse,
 	.cleanup = ram_cleanup,
 	.ops = &ram_ops,

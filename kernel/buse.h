@@ -30,9 +30,31 @@ struct buse_slot {
 	u32 cookie;
 };
 
+/* Write-back mode: one logged write, acknowledged by the daemon later. */
+struct buse_logrec {
+	unsigned long key;	/* as buse_slot.key, while unacknowledged */
+	u32 cookie;
+	bool acked;
+	u64 seq;
+	sector_t sector;
+	u32 len;
+	size_t off;		/* of its data, in the log */
+	u64 end;		/* log_tail after it: freeing it moves log_head */
+};
+
+/* Per request: write-back mode parks some requests until writes apply. */
+struct buse_cmd {
+	struct list_head park;
+	u64 need_seq;		/* every logged write up to this must apply */
+};
+
+#define BUSE_DIRTY_BITS		10
+#define BUSE_DIRTY_SHIFT	7	/* 64 KiB chunks, in sectors */
+
 struct buse_queue {
 	struct buse_dev *dev;
 	unsigned int qid;
+	struct blk_mq_hw_ctx *hctx;
 
 	/* The shared region (vmalloc_user, zeroed) and views into it. */
 	void *region;
@@ -57,6 +79,17 @@ struct buse_queue {
 	unsigned long orphaned_at; /* jiffies */
 	bool shutdown;		/* the device is being deleted */
 
+	/* Write-back log, under sq_lock (records are FIFO, like the bytes). */
+	u8 *log;
+	size_t log_off;
+	size_t log_size;
+	u64 log_head, log_tail;
+	struct buse_logrec *recs;
+	u32 nr_recs;
+	u32 rec_head, rec_tail;
+	u64 oldest_unacked;	/* seq of recs[rec_head], or U64_MAX */
+	bool need_rerun;	/* a write waits for log space */
+
 	/* Consumer side of the cq: one SYNC at a time. */
 	struct mutex cq_lock ____cacheline_aligned_in_smp;
 	u32 cq_head;
@@ -77,6 +110,13 @@ struct buse_dev {
 
 	struct delayed_work recovery_work; /* fails orphans that wait too long */
 
+	/* Write-back mode. */
+	atomic64_t wb_seq;	/* last seq given to a logged write */
+	unsigned long wb_error;	/* bit 0: a logged write failed */
+	spinlock_t park_lock;
+	struct list_head parked; /* requests waiting for writes to apply */
+	atomic_t dirty[1 << BUSE_DIRTY_BITS]; /* unapplied writes per chunk */
+
 	struct blk_mq_tag_set tag_set;
 	struct gendisk *disk;
 	struct buse_queue *queues;
@@ -93,7 +133,26 @@ void buse_dev_put(struct buse_dev *dev);
 int buse_blk_init(void);
 void buse_blk_exit(void);
 
+/* buse_wb.c */
+extern bool buse_wb_unordered;
+int buse_wb_init(struct buse_queue *q);
+void buse_wb_free(struct buse_queue *q);
+bool buse_wb_queue_rq(struct buse_queue *q, struct request *rq, int op,
+		      u16 flags, blk_status_t *sts);
+bool buse_wb_ack(struct buse_queue *q, u32 idx, u32 cookie, s32 status);
+void buse_wb_release(struct buse_dev *dev);
+void buse_wb_abort(struct buse_queue *q, bool lost);
+void buse_wb_replay(struct buse_queue *q);
+u64 buse_wb_watermark(struct buse_dev *dev);
+bool buse_wb_flush_failed(struct buse_dev *dev);
+
 /* buse_queue.c */
+blk_status_t buse_queue_dispatch(struct buse_queue *q, struct request *rq);
+void buse_copy_to_buf(struct request *rq, u8 *dst);
+unsigned long buse_key(u32 cookie);
+u32 buse_next_cookie(u32 cookie);
+void buse_push_sqe(struct buse_queue *q, u8 op, u16 flags, u32 tag,
+		   sector_t sector, u32 len, u32 cookie, u64 data_off, u64 seq);
 int buse_queue_init(struct buse_dev *dev, struct buse_queue *q,
 		    unsigned int qid);
 void buse_queue_free(struct buse_queue *q);

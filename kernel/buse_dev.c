@@ -31,6 +31,7 @@ static int buse_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
 	struct buse_dev *dev = data;
 
 	hctx->driver_data = &dev->queues[hctx_idx];
+	dev->queues[hctx_idx].hctx = hctx;
 	return 0;
 }
 
@@ -107,6 +108,14 @@ static int buse_check_params(struct buse_dev_params *p)
 	if (!p->timeout_ms)
 		p->timeout_ms = BUSE_DEF_TIMEOUT_MS;
 	if (p->timeout_ms < 100 || p->timeout_ms > BUSE_MAX_TIMEOUT_MS)
+		return -EINVAL;
+
+	if (!(p->flags & BUSE_F_WRITE_BACK))
+		p->log_bytes = 0;
+	else if (!p->log_bytes)
+		p->log_bytes = BUSE_DEF_LOG_BYTES;
+	if (p->log_bytes % PAGE_SIZE || p->log_bytes > BUSE_MAX_LOG_BYTES ||
+	    (p->log_bytes && p->log_bytes < p->max_io_bytes))
 		return -EINVAL;
 
 	if (!(p->flags & BUSE_F_RECOVERABLE))
@@ -265,6 +274,8 @@ int buse_dev_add(struct buse_dev_params *p)
 	kref_init(&dev->ref);
 	mutex_init(&dev->lock);
 	INIT_DELAYED_WORK(&dev->recovery_work, buse_recovery_work);
+	spin_lock_init(&dev->park_lock);
+	INIT_LIST_HEAD(&dev->parked);
 	dev->params = *p;
 	dev->params.name[BUSE_NAME_LEN - 1] = '\0';
 
@@ -287,6 +298,7 @@ int buse_dev_add(struct buse_dev_params *p)
 	dev->tag_set.numa_node = NUMA_NO_NODE;
 	dev->tag_set.timeout = msecs_to_jiffies(p->timeout_ms);
 	dev->tag_set.driver_data = dev;
+	dev->tag_set.cmd_size = sizeof(struct buse_cmd);
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 14, 0)
 	dev->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
 #endif
@@ -367,6 +379,15 @@ int buse_dev_attach(struct buse_queue_attach *a)
 	a->data_off = q->data_off;
 	a->data_size = (u64)dev->params.queue_depth * q->slot_size;
 	a->slot_size = q->slot_size;
+	if (q->recs) {
+		u64 wm = buse_wb_watermark(dev);
+
+		a->log_off = q->log_off;
+		a->log_size = q->log_size;
+		a->log_recs = q->nr_recs;
+		a->wb_seq_base = wm == U64_MAX ? atomic64_read(&dev->wb_seq) :
+			wm - 1;
+	}
 	for_each_possible_cpu(cpu) {
 		if (cpu < BUSE_MAX_CPU_WORDS * 64 &&
 		    dev->tag_set.map[HCTX_TYPE_DEFAULT].mq_map[cpu] == a->qid)

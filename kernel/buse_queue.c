@@ -20,23 +20,34 @@
 
 #define BUSE_COOKIE_MASK	0x7fffffffU
 
-static unsigned long buse_key(u32 cookie)
+unsigned long buse_key(u32 cookie)
 {
 	return ((unsigned long)cookie << 1) | 1;
+}
+
+u32 buse_next_cookie(u32 cookie)
+{
+	return (cookie + 1) & BUSE_COOKIE_MASK;
 }
 
 int buse_queue_init(struct buse_dev *dev, struct buse_queue *q,
 		    unsigned int qid)
 {
 	const struct buse_dev_params *p = &dev->params;
-	u32 entries = roundup_pow_of_two(p->queue_depth);
+	u32 entries;
 	size_t off;
+	int ret;
 
 	q->dev = dev;
 	q->qid = qid;
+	q->slot_size = p->max_io_bytes;
+	ret = buse_wb_init(q);
+	if (ret)
+		return ret;
+	/* Every tag and every log record can be in the rings at once. */
+	entries = roundup_pow_of_two(p->queue_depth + q->nr_recs);
 	q->sq_entries = entries;
 	q->cq_entries = entries;
-	q->slot_size = p->max_io_bytes;
 
 	off = sizeof(struct buse_ring_hdr);
 	q->sq_off = off;
@@ -45,39 +56,42 @@ int buse_queue_init(struct buse_dev *dev, struct buse_queue *q,
 	q->cq_off = off;
 	off += (size_t)entries * sizeof(struct buse_cqe);
 	q->data_off = PAGE_ALIGN(off);
-	q->region_size = PAGE_ALIGN(q->data_off +
-				    (size_t)p->queue_depth * q->slot_size);
+	off = PAGE_ALIGN(q->data_off + (size_t)p->queue_depth * q->slot_size);
+	q->log_off = off;
+	q->region_size = PAGE_ALIGN(off + q->log_size);
 
 	q->slots = kcalloc(p->queue_depth, sizeof(*q->slots), GFP_KERNEL);
 	if (!q->slots)
-		return -ENOMEM;
+		goto fail;
 	/* Zeroed: nothing of the kernel's reaches userspace. */
 	q->region = vmalloc_user(q->region_size);
-	if (!q->region) {
-		kfree(q->slots);
-		q->slots = NULL;
-		return -ENOMEM;
-	}
+	if (!q->region)
+		goto fail;
 	q->hdr = q->region;
 	q->sq = q->region + q->sq_off;
 	q->cq = q->region + q->cq_off;
 	q->data = q->region + q->data_off;
+	q->log = q->region + q->log_off;
 
 	spin_lock_init(&q->sq_lock);
 	mutex_init(&q->cq_lock);
 	init_waitqueue_head(&q->wait);
 	return 0;
+fail:
+	buse_queue_free(q);
+	return -ENOMEM;
 }
 
 void buse_queue_free(struct buse_queue *q)
 {
 	vfree(q->region);
 	kfree(q->slots);
+	buse_wb_free(q);
 	q->region = NULL;
 	q->slots = NULL;
 }
 
-static void buse_copy_to_slot(struct request *rq, u8 *dst)
+void buse_copy_to_buf(struct request *rq, u8 *dst)
 {
 	struct req_iterator iter;
 	struct bio_vec bv;
@@ -128,61 +142,52 @@ static bool buse_sq_pending(struct buse_queue *q)
 	return READ_ONCE(q->sq_tail) != READ_ONCE(q->hdr->sq_head);
 }
 
+/* Fill the next sqe and publish it.  Caller holds sq_lock. */
+void buse_push_sqe(struct buse_queue *q, u8 op, u16 flags, u32 tag,
+		   sector_t sector, u32 len, u32 cookie, u64 data_off, u64 seq)
+{
+	struct buse_sqe *sqe = &q->sq[q->sq_tail & (q->sq_entries - 1)];
+
+	sqe->op = op;
+	sqe->reserved0 = 0;
+	sqe->flags = flags;
+	sqe->tag = tag;
+	sqe->sector = sector;
+	sqe->len = len;
+	sqe->cookie = cookie;
+	sqe->data_off = data_off;
+	sqe->seq = seq;
+	q->sq_tail++;
+	/* Orders the entry's fields before the daemon's acquire of the tail. */
+	smp_store_release(&q->hdr->sq_tail, q->sq_tail);
+}
+
 /*
- * Publish a started request to the daemon.  Caller holds sq_lock.  The
- * write data, if any, is in the tag's slot already.
+ * Hand a started request to the daemon.  Caller holds sq_lock.  The write
+ * data, if any, is in the tag's slot already.
  */
 static void buse_push(struct buse_queue *q, struct request *rq)
 {
 	struct buse_slot *slot = &q->slots[rq->tag];
-	struct buse_sqe *sqe;
 	u16 flags;
 	int op = buse_rq_op(rq, &flags);
 
-	slot->cookie = (slot->cookie + 1) & BUSE_COOKIE_MASK;
+	slot->cookie = buse_next_cookie(slot->cookie);
 	slot->rq = rq;
-	sqe = &q->sq[q->sq_tail & (q->sq_entries - 1)];
-	sqe->op = op;
-	sqe->reserved0 = 0;
-	sqe->flags = flags;
-	sqe->tag = rq->tag;
-	sqe->sector = blk_rq_pos(rq);
-	sqe->len = blk_rq_bytes(rq);
-	sqe->cookie = slot->cookie;
-	sqe->data_off = op == BUSE_OP_READ || op == BUSE_OP_WRITE ?
-		q->data_off + (size_t)rq->tag * q->slot_size : 0;
-	sqe->seq = 0;
 	/*
 	 * The daemon may complete as soon as it sees the entry, so the slot
-	 * is armed first; the release on sq_tail orders the entry's fields
-	 * before the daemon's acquire of the tail.
+	 * is armed first.
 	 */
 	smp_store_release(&slot->key, buse_key(slot->cookie));
-	q->sq_tail++;
-	smp_store_release(&q->hdr->sq_tail, q->sq_tail);
+	buse_push_sqe(q, op, flags, rq->tag, blk_rq_pos(rq), blk_rq_bytes(rq),
+		      slot->cookie,
+		      op == BUSE_OP_READ || op == BUSE_OP_WRITE ?
+		      q->data_off + (size_t)rq->tag * q->slot_size : 0, 0);
 }
 
-blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
-			   const struct blk_mq_queue_data *bd)
+/* Publish a started request; an orphaned queue keeps it for the next daemon. */
+blk_status_t buse_queue_dispatch(struct buse_queue *q, struct request *rq)
 {
-	struct buse_queue *q = hctx->driver_data;
-	struct request *rq = bd->rq;
-	u16 flags;
-	int op;
-
-	op = buse_rq_op(rq, &flags);
-	if (op < 0)
-		return BLK_STS_NOTSUPP;
-	/* The queue limits make this impossible; never overrun a slot. */
-	if ((op == BUSE_OP_READ || op == BUSE_OP_WRITE) &&
-	    blk_rq_bytes(rq) > q->slot_size)
-		return BLK_STS_IOERR;
-
-	blk_mq_start_request(rq);
-	if (op == BUSE_OP_WRITE)
-		buse_copy_to_slot(rq, q->data + (size_t)rq->tag * q->slot_size);
-
-	/* An orphaned queue takes requests too: the next daemon gets them. */
 	spin_lock(&q->sq_lock);
 	if (unlikely(q->dead || q->shutdown)) {
 		spin_unlock(&q->sq_lock);
@@ -194,6 +199,33 @@ blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
 	if (wq_has_sleeper(&q->wait))
 		wake_up(&q->wait);
 	return BLK_STS_OK;
+}
+
+blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
+			   const struct blk_mq_queue_data *bd)
+{
+	struct buse_queue *q = hctx->driver_data;
+	struct request *rq = bd->rq;
+	blk_status_t sts;
+	u16 flags;
+	int op;
+
+	op = buse_rq_op(rq, &flags);
+	if (op < 0)
+		return BLK_STS_NOTSUPP;
+	/* The queue limits make this impossible; never overrun a slot. */
+	if ((op == BUSE_OP_READ || op == BUSE_OP_WRITE) &&
+	    blk_rq_bytes(rq) > q->slot_size)
+		return BLK_STS_IOERR;
+
+	if ((q->dev->params.flags & BUSE_F_WRITE_BACK) &&
+	    buse_wb_queue_rq(q, rq, op, flags, &sts))
+		return sts;
+
+	blk_mq_start_request(rq);
+	if (op == BUSE_OP_WRITE)
+		buse_copy_to_buf(rq, q->data + (size_t)rq->tag * q->slot_size);
+	return buse_queue_dispatch(q, rq);
 }
 
 /* Take ownership of an in-flight request; NULL if someone else has it. */
@@ -218,13 +250,20 @@ static bool buse_complete_cqe(struct buse_queue *q, const struct buse_cqe *cqe)
 	struct request *rq;
 	blk_status_t sts;
 
-	if (cqe->tag >= depth || cqe->cookie > BUSE_COOKIE_MASK)
+	if (cqe->cookie > BUSE_COOKIE_MASK)
 		return false;
+	if (cqe->tag >= depth)
+		return buse_wb_ack(q, cqe->tag - depth, cqe->cookie,
+				   cqe->status);
 	rq = buse_claim(&q->slots[cqe->tag], buse_key(cqe->cookie));
 	if (!rq)
 		return false;
 
 	sts = buse_status(cqe->status);
+	/* A logged write the driver failed: the application learns it here. */
+	if (sts == BLK_STS_OK && req_op(rq) == REQ_OP_FLUSH &&
+	    buse_wb_flush_failed(q->dev))
+		sts = BLK_STS_IOERR;
 	if (sts == BLK_STS_OK && req_op(rq) == REQ_OP_READ)
 		buse_copy_from_slot(rq, q->data +
 				    (size_t)cqe->tag * q->slot_size);
@@ -255,17 +294,23 @@ static int buse_reap(struct buse_queue *q)
 			bad++;
 	}
 	WRITE_ONCE(q->hdr->cq_head, q->cq_head);
+	if (q->recs)
+		buse_wb_release(q->dev);
 	if (bad)
 		pr_warn_ratelimited("buse%u: queue %u: %u invalid completions\n",
 				    q->dev->id, q->qid, bad);
 	return 0;
 }
 
-/* End every request the daemon owns, with an I/O error. */
-static void buse_abort_inflight(struct buse_queue *q)
+/*
+ * End every request the daemon owns, with an I/O error; drop its logged
+ * writes (@lost: the application was told they are written).
+ */
+static void buse_abort_inflight(struct buse_queue *q, bool lost)
 {
 	unsigned int tag;
 
+	buse_wb_abort(q, lost);
 	for (tag = 0; tag < q->dev->params.queue_depth; tag++) {
 		struct buse_slot *slot = &q->slots[tag];
 		struct request *rq;
@@ -302,7 +347,7 @@ void buse_queue_shutdown(struct buse_queue *q)
 	spin_lock(&q->sq_lock);
 	q->shutdown = true;
 	spin_unlock(&q->sq_lock);
-	buse_abort_inflight(q);
+	buse_abort_inflight(q, false);
 	wake_up_all(&q->wait);
 }
 
@@ -391,7 +436,7 @@ bool buse_queue_expire(struct buse_queue *q, unsigned long *next, bool now)
 		if (!now)
 			pr_warn("buse%u: queue %u: no daemon came back, failing I/O\n",
 				q->dev->id, q->qid);
-		buse_abort_inflight(q);
+		buse_abort_inflight(q, true);
 		return false;
 	}
 	*next = deadline;
@@ -428,7 +473,7 @@ static int buse_queue_release(struct inode *inode, struct file *file)
 		schedule_delayed_work(&dev->recovery_work,
 				      msecs_to_jiffies(dev->params.recovery_timeout_ms));
 	else
-		buse_abort_inflight(q);
+		buse_abort_inflight(q, true);
 	wake_up_all(&q->wait);
 
 	mutex_lock(&dev->lock);
@@ -462,6 +507,8 @@ static void buse_queue_replay(struct buse_queue *q)
 	WRITE_ONCE(q->hdr->cq_tail, 0);
 	WRITE_ONCE(q->hdr->cq_head, 0);
 	smp_store_release(&q->hdr->sq_tail, 0);
+	if (q->recs)
+		buse_wb_replay(q);
 	for (tag = 0; tag < q->dev->params.queue_depth; tag++) {
 		struct buse_slot *slot = &q->slots[tag];
 		unsigned long key = READ_ONCE(slot->key);

@@ -53,6 +53,18 @@ struct buse_dev {
 	pthread_cond_t init_cond;
 	unsigned nr_init; /* queue threads done with queue_init */
 	int init_err;
+
+	/*
+	 * Write-back: which logged writes the driver has applied.  Every
+	 * write with seq <= wb_upto is; done[] marks the ones above it, in a
+	 * window larger than all the log records of the device together.
+	 */
+	pthread_mutex_t wb_lock;
+	pthread_cond_t wb_cond;
+	uint64_t wb_upto;
+	uint8_t *wb_done;
+	uint64_t wb_window; /* power of two */
+	bool wb_stop;	    /* a queue thread left: waiting is pointless */
 };
 
 /* The queue this thread serves, if it is a queue thread. */
@@ -122,6 +134,52 @@ static void flush_local(struct buse_queue *q)
 	q->released += q->nr_local;
 	pthread_mutex_unlock(&q->lock);
 	q->nr_local = 0;
+}
+
+/* Write-back: logged write @seq has been applied by the driver. */
+static void wb_applied(struct buse_dev *d, uint64_t seq)
+{
+	pthread_mutex_lock(&d->wb_lock);
+	if (seq > d->wb_upto && seq - d->wb_upto < d->wb_window) {
+		d->wb_done[seq & (d->wb_window - 1)] = 1;
+		while (d->wb_done[(d->wb_upto + 1) & (d->wb_window - 1)]) {
+			d->wb_done[(d->wb_upto + 1) & (d->wb_window - 1)] = 0;
+			d->wb_upto++;
+		}
+		pthread_cond_broadcast(&d->wb_cond);
+	}
+	pthread_mutex_unlock(&d->wb_lock);
+}
+
+/*
+ * Write-back: a write flagged BUSE_SQE_AFTER may overlap an earlier one
+ * still on its way through another queue (or this one, asynchronously):
+ * wait until every write before it is applied.  The oldest unapplied write
+ * never waits, so this cannot deadlock as long as every queue thread keeps
+ * serving; hence submit our own queued async work first.
+ */
+static void wb_wait(struct buse_queue *q, uint64_t seq)
+{
+	struct buse_dev *d = q->dev;
+
+	pthread_mutex_lock(&d->wb_lock);
+	if (d->wb_upto + 1 < seq && !d->wb_stop) {
+		pthread_mutex_unlock(&d->wb_lock);
+		if (d->ops->batch_end)
+			d->ops->batch_end(d->priv, q->qid);
+		pthread_mutex_lock(&d->wb_lock);
+		while (d->wb_upto + 1 < seq && !d->wb_stop)
+			pthread_cond_wait(&d->wb_cond, &d->wb_lock);
+	}
+	pthread_mutex_unlock(&d->wb_lock);
+}
+
+static void wb_stop(struct buse_dev *d)
+{
+	pthread_mutex_lock(&d->wb_lock);
+	d->wb_stop = true;
+	pthread_cond_broadcast(&d->wb_cond);
+	pthread_mutex_unlock(&d->wb_lock);
 }
 
 static void local_push(struct buse_queue *q, uint32_t tag, uint32_t cookie,
@@ -216,6 +274,10 @@ static void dispatch(struct buse_queue *q, const struct buse_sqe *sqe)
 	}
 	req->cookie = sqe->cookie;
 	req->op = sqe->op;
+	req->logged = sqe->flags & BUSE_SQE_LOGGED;
+	req->seq = sqe->seq;
+	if (req->logged && (sqe->flags & BUSE_SQE_AFTER))
+		wb_wait(q, req->seq);
 	__atomic_store_n(&req->state, REQ_BUSY, __ATOMIC_RELAXED);
 
 	ret = do_op(q, req, sqe);
@@ -237,6 +299,8 @@ static void dispatch(struct buse_queue *q, const struct buse_sqe *sqe)
 		__atomic_store_n(&req->state, REQ_IDLE, __ATOMIC_RELEASE);
 		return;
 	}
+	if (req->logged)
+		wb_applied(q->dev, req->seq);
 	local_push(q, req->tag, req->cookie, buse_status_clamp(ret));
 }
 
@@ -338,6 +402,7 @@ static void *queue_thread(void *arg)
 		flush_local(q);
 	}
 	cur_queue = NULL;
+	wb_stop(d);
 	__atomic_store_n(&q->exited, 1, __ATOMIC_RELEASE);
 	if (write(d->efd, &one, sizeof(one)) < 0)
 		buse_log("queue %u: eventfd: %s\n", q->qid, strerror(errno));
@@ -405,16 +470,23 @@ static int queue_setup(struct buse_dev *d, unsigned qid)
 		buse_log("queue %u: unusable ring layout\n", qid);
 		return ret;
 	}
-	q->reqs = calloc(a.depth, sizeof(*q->reqs));
-	q->local = calloc(a.depth, sizeof(*q->local));
+	/* Tags of requests, then of write-back log records. */
+	q->reqs = calloc(q->ring.depth, sizeof(*q->reqs));
+	q->local = calloc(q->ring.depth, sizeof(*q->local));
 	q->batch = calloc(a.sq_entries, sizeof(*q->batch));
 	if (!q->reqs || !q->local || !q->batch)
 		return -ENOMEM;
-	for (tag = 0; tag < a.depth; tag++) {
+	for (tag = 0; tag < q->ring.depth; tag++) {
 		q->reqs[tag].q = q;
 		q->reqs[tag].tag = tag;
 	}
 	memcpy(q->cpu_mask, a.cpu_mask, sizeof(q->cpu_mask));
+	if (a.log_recs) {
+		/* Everything up to the base is applied, by us or a predecessor. */
+		if (!q->qid || a.wb_seq_base < d->wb_upto)
+			d->wb_upto = a.wb_seq_base;
+		d->wb_window += 2 * (uint64_t)a.log_recs;
+	}
 	return 0;
 }
 
@@ -553,6 +625,16 @@ static int dev_create(struct buse_dev *d, const sigset_t *sigs)
 		if (ret)
 			return ret;
 	}
+	if (d->wb_window) {
+		uint64_t w = 1;
+
+		while (w < d->wb_window)
+			w <<= 1;
+		d->wb_window = w;
+		d->wb_done = calloc(w, 1);
+		if (!d->wb_done)
+			return -ENOMEM;
+	}
 
 	d->efd = eventfd(0, EFD_CLOEXEC);
 	if (d->efd < 0)
@@ -669,8 +751,11 @@ static void dev_destroy(struct buse_dev *d)
 		close(d->efd);
 	if (d->ctl >= 0)
 		buse_sys.close(d->ctl);
+	free(d->wb_done);
 	pthread_cond_destroy(&d->init_cond);
 	pthread_mutex_destroy(&d->init_lock);
+	pthread_cond_destroy(&d->wb_cond);
+	pthread_mutex_destroy(&d->wb_lock);
 }
 
 BUSE_EXPORT int buse_run(const struct buse_params *p,
@@ -689,6 +774,8 @@ BUSE_EXPORT int buse_run(const struct buse_params *p,
 	d.ctl = d.efd = d.sfd = -1;
 	pthread_mutex_init(&d.init_lock, NULL);
 	pthread_cond_init(&d.init_cond, NULL);
+	pthread_mutex_init(&d.wb_lock, NULL);
+	pthread_cond_init(&d.wb_cond, NULL);
 	buse_make_dev_params(&d.kp, p, ops);
 
 	sigemptyset(&sigs);
@@ -753,6 +840,8 @@ BUSE_EXPORT void buse_complete(struct buse_req *req, int status)
 					      __ATOMIC_ACQ_REL,
 					      __ATOMIC_ACQUIRE));
 
+	if (req->logged)
+		wb_applied(q->dev, req->seq);
 	/* The tag cannot be reissued before we post: req is still ours. */
 	cqe.tag = req->tag;
 	cqe.cookie = req->cookie;

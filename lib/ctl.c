@@ -35,6 +35,10 @@ void buse_make_dev_params(struct buse_dev_params *kp,
 	kp->recovery_timeout_ms = p->recovery_timeout_ms;
 	if (p->recoverable)
 		kp->flags |= BUSE_F_RECOVERABLE;
+	if (p->write_back) {
+		kp->flags |= BUSE_F_WRITE_BACK;
+		kp->log_bytes = p->log_bytes;
+	}
 	/* The kernel only sends what the driver can handle. */
 	if (p->read_only || !ops->write)
 		kp->flags |= BUSE_F_READ_ONLY;

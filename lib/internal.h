@@ -32,6 +32,8 @@ struct buse_req {
 	uint32_t tag;
 	uint32_t cookie;
 	uint8_t op;
+	bool logged; /* write-back: a logged write with seq */
+	uint64_t seq;
 	int state; /* REQ_*, atomic */
 };
 

@@ -25,7 +25,8 @@ int buse_ring_init(struct buse_ring *r, void *region,
 	memset(r, 0, sizeof(*r));
 	if (!region || !a->region_size || !is_pow2(a->sq_entries) ||
 	    !is_pow2(a->cq_entries) || !a->depth || a->depth > BUSE_MAX_DEPTH ||
-	    a->cq_entries < a->depth)
+	    a->log_recs > BUSE_MAX_DEPTH ||
+	    a->cq_entries < a->depth + a->log_recs)
 		return -EPROTO;
 	if (a->sq_off % _Alignof(struct buse_sqe) ||
 	    a->cq_off % _Alignof(struct buse_cqe))
@@ -36,7 +37,8 @@ int buse_ring_init(struct buse_ring *r, void *region,
 	    !range_in(a->cq_off,
 		      (uint64_t)a->cq_entries * sizeof(struct buse_cqe),
 		      hdr_end, a->region_size) ||
-	    !range_in(a->data_off, a->data_size, hdr_end, a->region_size))
+	    !range_in(a->data_off, a->data_size, hdr_end, a->region_size) ||
+	    !range_in(a->log_off, a->log_size, 0, a->region_size))
 		return -EPROTO;
 
 	r->base = region;
@@ -46,7 +48,9 @@ int buse_ring_init(struct buse_ring *r, void *region,
 	r->size = a->region_size;
 	r->data_off = a->data_off;
 	r->data_size = a->data_size;
-	r->depth = a->depth;
+	r->log_off = a->log_off;
+	r->log_size = a->log_size;
+	r->depth = a->depth + a->log_recs;
 	r->sq_entries = a->sq_entries;
 	r->cq_entries = a->cq_entries;
 	/* Pick up where the indices are: they need not start at zero. */
@@ -81,8 +85,13 @@ void buse_ring_sq_commit(struct buse_ring *r)
 
 void *buse_ring_data(const struct buse_ring *r, const struct buse_sqe *sqe)
 {
-	if (!range_in(sqe->data_off, sqe->len, r->data_off,
-		      r->data_off + r->data_size))
+	uint64_t lo = r->data_off, size = r->data_size;
+
+	if (sqe->flags & BUSE_SQE_LOGGED) {
+		lo = r->log_off;
+		size = r->log_size;
+	}
+	if (!size || !range_in(sqe->data_off, sqe->len, lo, lo + size))
 		return NULL;
 	return r->base + sqe->data_off;
 }

@@ -20,7 +20,9 @@ struct buse_ring {
 	uint64_t size; /* of the whole region */
 	uint64_t data_off;
 	uint64_t data_size;
-	uint32_t depth;
+	uint64_t log_off; /* write-back log; 0 and 0 otherwise */
+	uint64_t log_size;
+	uint32_t depth; /* tags: requests, then write-back log records */
 	uint32_t sq_entries;
 	uint32_t cq_entries;
 	uint32_t sq_head; /* next sqe to consume; published by sq_commit */
@@ -45,7 +47,7 @@ void buse_ring_sq_commit(struct buse_ring *r);
 
 /*
  * The data buffer of a read or write: NULL unless [data_off, data_off + len)
- * lies inside the data area.
+ * lies inside the data area (the log, for a logged write).
  */
 void *buse_ring_data(const struct buse_ring *r, const struct buse_sqe *sqe);
 

@@ -36,6 +36,8 @@ enum add_opt_id {
 	OPT_RECOVERABLE,
 	OPT_RECOVERY_TIMEOUT,
 	OPT_RECOVER,
+	OPT_WRITE_BACK,
+	OPT_LOG_SIZE,
 };
 
 static const struct add_opt {
@@ -67,6 +69,11 @@ static const struct add_opt {
 	{"read-only", NULL, OPT_READ_ONLY, "refuse writes", NULL},
 	{"rotational", NULL, OPT_ROTATIONAL,
 	 "tell the kernel it is a spinning disk", NULL},
+	{"write-back", NULL, OPT_WRITE_BACK,
+	 "complete writes once in the kernel's write log", NULL},
+	{"log-size", "BYTES", OPT_LOG_SIZE,
+	 "write-back log per queue, a multiple of 4K (default 16M)",
+	 "a multiple of 4K up to 1G"},
 	{"recoverable", NULL, OPT_RECOVERABLE,
 	 "if the daemon dies, I/O waits for `buse recover`", NULL},
 	{"recovery-timeout", "SECONDS", OPT_RECOVERY_TIMEOUT,
@@ -231,6 +238,16 @@ static int add_set(const struct add_opt *o, const char *val,
 		break;
 	case OPT_RECOVERABLE:
 		p->recoverable = true;
+		break;
+	case OPT_WRITE_BACK:
+		p->write_back = true;
+		break;
+	case OPT_LOG_SIZE:
+		ret = parse_size(val, &bytes);
+		if (!ret && (bytes > BUSE_MAX_LOG_BYTES || bytes % 4096))
+			ret = -ERANGE;
+		p->log_bytes = bytes;
+		p->write_back = true;
 		break;
 	case OPT_RECOVERY_TIMEOUT:
 		ret = parse_u32(val, 1, BUSE_MAX_TIMEOUT_MS / 1000, &v);

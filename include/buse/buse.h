@@ -61,6 +61,14 @@ struct buse_params {
 	uint32_t timeout_ms;	      /* 0: kernel default (30 s) */
 	uint32_t dev_id;	      /* BUSE_DEV_ID_ANY (default) or N */
 	uint32_t recovery_timeout_ms; /* 0: kernel default (30 s) */
+	uint64_t log_bytes; /* write_back: log per queue; 0: default 16 MiB */
+	/*
+	 * Write-back mode: writes complete once copied into the kernel's
+	 * write log; libbuse still hands overlapping writes to the driver in
+	 * the order they completed, reads see the newest data, and a flush
+	 * returns only after every earlier write is applied.
+	 */
+	bool write_back;
 	bool read_only;
 	bool rotational;
 	/*

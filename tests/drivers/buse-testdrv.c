@@ -64,6 +64,7 @@ struct testdrv {
 	unsigned nr_fail;
 	struct range stall[MAX_FAIL]; /* never completed: for timeouts */
 	unsigned nr_stall;
+	unsigned delay_us; /* every write sleeps this long: a slow driver */
 	const char *stats;
 	pthread_mutex_t stats_lock; /* one writer of FILE.tmp at a time */
 	atomic_uint_fast64_t count[NR_COUNTERS];
@@ -154,6 +155,8 @@ static int td_write(void *priv, struct buse_req *req, const void *buf,
 		count(t, ERRORS, true);
 		return -EIO;
 	}
+	if (t->delay_us)
+		usleep(t->delay_us);
 	memcpy(t->mem + off, buf, len);
 	if (flags & BUSE_FUA)
 		atomic_fetch_add(&t->count[FUA_WRITES], 1);
@@ -327,8 +330,10 @@ static void usage(FILE *f)
 		"usage: buse-testdrv [--size SIZE] [--block-size N]\n"
 		"         [--queues N] [--depth N] [--max-io BYTES] [--id N]\n"
 		"         [--read-only]\n"
-		"         [--fail-sector START:COUNT]... [--stall-sector START:COUNT]...\n"
-		"         [--timeout SECONDS] [--stats FILE]\n"
+		"         [--fail-sector START:COUNT]... [--stall-sector "
+		"START:COUNT]...\n"
+		"         [--timeout SECONDS] [--stats FILE] [--write-back]\n"
+		"         [--log-size BYTES] [--delay-us USEC]\n"
 		"         [--no-flush] [--no-discard] [--no-write-zeroes]\n"
 		"         [--daemon] [--log FILE]\n");
 }
@@ -346,6 +351,9 @@ int main(int argc, char **argv)
 		{"fail-sector", required_argument, NULL, 'f'},
 		{"stall-sector", required_argument, NULL, 'x'},
 		{"timeout", required_argument, NULL, 't'},
+		{"write-back", no_argument, NULL, 'W'},
+		{"log-size", required_argument, NULL, 'L'},
+		{"delay-us", required_argument, NULL, 'u'},
 		{"stats", required_argument, NULL, 'S'},
 		{"no-flush", no_argument, NULL, 'F'},
 		{"no-discard", no_argument, NULL, 'D'},
@@ -404,7 +412,18 @@ int main(int argc, char **argv)
 				return 1;
 			break;
 		case 't':
-			p.timeout_ms = parse_num("timeout", optarg, false) * 1000;
+			p.timeout_ms =
+				parse_num("timeout", optarg, false) * 1000;
+			break;
+		case 'W':
+			p.write_back = true;
+			break;
+		case 'L':
+			p.log_bytes = parse_num("log-size", optarg, true);
+			p.write_back = true;
+			break;
+		case 'u':
+			drv.delay_us = parse_num("delay-us", optarg, false);
 			break;
 		case 'S':
 			drv.stats = optarg;

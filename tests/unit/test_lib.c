@@ -242,7 +242,7 @@ static void test_flags_from_ops(void **state)
 	assert_int_equal(strlen(kp.name), BUSE_NAME_LEN - 1);
 	assert_memory_equal(kp.name, p.name, BUSE_NAME_LEN - 1);
 	assert_int_equal(kp.recovery_timeout_ms, 0);
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < 7; i++)
 		assert_int_equal(kp.reserved[i], 0);
 }
 

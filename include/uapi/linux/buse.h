@@ -52,11 +52,12 @@
 #define BUSE_F_FUA		(1U << 3) /* forced unit access on writes */
 #define BUSE_F_DISCARD		(1U << 4)
 #define BUSE_F_WRITE_ZEROES	(1U << 5)
-#define BUSE_F_WRITE_BACK	(1U << 6) /* reserved: write-back mode */
+#define BUSE_F_WRITE_BACK	(1U << 6) /* writes complete once logged */
 #define BUSE_F_RECOVERABLE	(1U << 7) /* requests wait for a new daemon */
 #define BUSE_F_SUPPORTED	(BUSE_F_READ_ONLY | BUSE_F_ROTATIONAL | \
 				 BUSE_F_FLUSH | BUSE_F_FUA | BUSE_F_DISCARD | \
-				 BUSE_F_WRITE_ZEROES | BUSE_F_RECOVERABLE)
+				 BUSE_F_WRITE_ZEROES | BUSE_F_RECOVERABLE | \
+				 BUSE_F_WRITE_BACK)
 
 /* Limits the kernel enforces; zero in a parameter asks for the default. */
 #define BUSE_MIN_BLOCK_SIZE	512
@@ -71,6 +72,8 @@
 #define BUSE_DEF_TIMEOUT_MS	30000
 #define BUSE_MAX_TIMEOUT_MS	(3600U * 1000)
 #define BUSE_DEF_RECOVERY_MS	30000
+#define BUSE_DEF_LOG_BYTES	(16U << 20) /* write-back log, per queue */
+#define BUSE_MAX_LOG_BYTES	(1U << 30)
 
 /*
  * Device parameters.  BUSE_CTL_ADD reads them, validates them, fills in the
@@ -90,7 +93,8 @@ struct buse_dev_params {
 	__u32 recovery_timeout_ms; /* BUSE_F_RECOVERABLE: how long requests
 				    * wait for a new daemon before failing */
 	char name[BUSE_NAME_LEN]; /* driver name, informational, NUL ended */
-	__u64 reserved[8];	/* must be zero */
+	__u64 log_bytes;	/* BUSE_F_WRITE_BACK: write log per queue */
+	__u64 reserved[7];	/* must be zero */
 };
 
 /* struct buse_dev_info.state */
@@ -136,7 +140,14 @@ struct buse_queue_attach {
 	__u32 slot_size;	/* out: bytes of data per tag */
 	__u32 reserved0;
 	__u64 cpu_mask[BUSE_MAX_CPU_WORDS]; /* out: CPUs this queue serves */
-	__u64 reserved[4];
+	/* Write-back mode (else zero): the queue's write log. */
+	__u64 log_off;		/* out: log data, inside the region */
+	__u64 log_size;		/* out */
+	__u32 log_recs;		/* out: logged writes use tags depth.. */
+	__u32 reserved1;	/*	depth + log_recs - 1 */
+	__u64 wb_seq_base;	/* out: every write with seq <= this is
+				 * applied already */
+	__u64 reserved[1];
 };
 
 struct buse_ring_hdr {
@@ -160,6 +171,16 @@ struct buse_ring_hdr {
 /* struct buse_sqe.flags */
 #define BUSE_SQE_FUA		(1U << 0) /* write must be durable on completion */
 #define BUSE_SQE_NOUNMAP	(1U << 1) /* write-zeroes must keep allocation */
+/*
+ * Write-back mode.  BUSE_SQE_LOGGED: a write the application has seen
+ * complete already; its data is in the log and its tag is a log record
+ * (>= depth); its completion acknowledges it and frees the log space.
+ * @seq orders logged writes across all queues of the device.
+ * BUSE_SQE_AFTER: it may overlap an earlier logged write still being
+ * applied: apply it only after every write with a smaller seq.
+ */
+#define BUSE_SQE_LOGGED		(1U << 2)
+#define BUSE_SQE_AFTER		(1U << 3)
 
 struct buse_sqe {
 	__u8 op;
@@ -170,7 +191,7 @@ struct buse_sqe {
 	__u32 len;		/* bytes */
 	__u32 cookie;		/* echo in the completion */
 	__u64 data_off;		/* from region start; read/write only */
-	__u64 seq;		/* reserved: write-back ordering */
+	__u64 seq;		/* logged writes: order across queues */
 };
 
 struct buse_cqe {

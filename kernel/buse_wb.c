@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * BUSE write-back mode.
+ *
+ * A write completes as soon as its data is copied into its queue's write
+ * log, a ring of bytes in the shared region; the daemon receives it as a
+ * "logged" sqe carrying a device-wide sequence number and acknowledges it
+ * once applied, which frees the log space.  The disk still behaves as one
+ * disk:
+ *
+ * - Write after write: overlapping logged writes must reach the driver in
+ *   seq order.  Each 64 KiB chunk has a count of unapplied writes; a write
+ *   that finds one nonzero is flagged BUSE_SQE_AFTER and libbuse applies it
+ *   only after every write with a smaller seq.
+ * - Read after write: a read overlapping a chunk with unapplied writes is
+ *   held ("parked") until every write completed before it has been applied,
+ *   then served by the driver.  Held rather than served from the log because
+ *   the newest data of a range may be spread over several log records, on
+ *   several queues, partly overwritten by each other: the driver is the one
+ *   place where it is already merged.
+ * - Flush, FUA writes, discard and write-zeroes are parked the same way, so
+ *   a flush completes only when every earlier write is applied and the
+ *   driver's flush returned; a write the driver failed after it was
+ *   completed makes the next flush fail with EIO.
+ * - A full log makes new writes wait (BLK_STS_DEV_RESOURCE) until
+ *   acknowledgements free space: no error, no loss.
+ *
+ * The watermark is the smallest unacknowledged seq over all queues; a
+ * request parked with need_seq may go once need_seq < watermark.
+ */
+#include <linux/blk-mq.h>
+#include <linux/hash.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+
+#include "buse.h"
+
+bool buse_wb_unordered;
+module_param_named(wb_unordered, buse_wb_unordered, bool, 0644);
+MODULE_PARM_DESC(wb_unordered,
+		 "TEST ONLY: turn off write-back ordering (read-after-write and write-after-write) to show that the ordering tests can fail");
+
+#define BUSE_MIN_LOG_RECS	256
+
+int buse_wb_init(struct buse_queue *q)
+{
+	const struct buse_dev_params *p = &q->dev->params;
+
+	q->oldest_unacked = U64_MAX;
+	if (!(p->flags & BUSE_F_WRITE_BACK))
+		return 0;
+	q->nr_recs = max_t(u32, BUSE_MIN_LOG_RECS,
+			   roundup_pow_of_two(p->queue_depth));
+	q->log_size = p->log_bytes;
+	q->recs = kcalloc(q->nr_recs, sizeof(*q->recs), GFP_KERNEL);
+	return q->recs ? 0 : -ENOMEM;
+}
+
+void buse_wb_free(struct buse_queue *q)
+{
+	kfree(q->recs);
+	q->recs = NULL;
+}
+
+static struct buse_cmd *buse_cmd(struct request *rq)
+{
+	return blk_mq_rq_to_pdu(rq);
+}
+
+static atomic_t *buse_chunk(struct buse_dev *dev, sector_t chunk)
+{
+	return &dev->dirty[hash_64(chunk, BUSE_DIRTY_BITS)];
+}
+
+/* Count a logged write in its chunks; true if any had unapplied writes. */
+static bool buse_wb_mark(struct buse_dev *dev, sector_t sector, u32 len)
+{
+	sector_t c, last = (sector + (len >> SECTOR_SHIFT) - 1) >>
+			   BUSE_DIRTY_SHIFT;
+	bool busy = false;
+
+	for (c = sector >> BUSE_DIRTY_SHIFT; c <= last; c++)
+		if (atomic_inc_return(buse_chunk(dev, c)) > 1)
+			busy = true;
+	return busy;
+}
+
+static void buse_wb_unmark(struct buse_dev *dev, sector_t sector, u32 len)
+{
+	sector_t c, last = (sector + (len >> SECTOR_SHIFT) - 1) >>
+			   BUSE_DIRTY_SHIFT;
+
+	for (c = sector >> BUSE_DIRTY_SHIFT; c <= last; c++)
+		atomic_dec(buse_chunk(dev, c));
+}
+
+static bool buse_wb_dirty(struct buse_dev *dev, struct request *rq)
+{
+	sector_t c, last = (blk_rq_pos(rq) + blk_rq_sectors(rq) - 1) >>
+			   BUSE_DIRTY_SHIFT;
+
+	for (c = blk_rq_pos(rq) >> BUSE_DIRTY_SHIFT; c <= last; c++)
+		if (atomic_read(buse_chunk(dev, c)))
+			return true;
+	return false;
+}
+
+u64 buse_wb_watermark(struct buse_dev *dev)
+{
+	u64 wm = U64_MAX;
+	unsigned int i;
+
+	for (i = 0; i < dev->params.nr_queues; i++)
+		wm = min(wm, READ_ONCE(dev->queues[i].oldest_unacked));
+	return wm;
+}
+
+bool buse_wb_flush_failed(struct buse_dev *dev)
+{
+	return test_and_clear_bit(0, &dev->wb_error);
+}
+
+/* Caller holds sq_lock. */
+static void buse_wb_update_oldest(struct buse_queue *q)
+{
+	WRITE_ONCE(q->oldest_unacked, q->rec_head == q->rec_tail ? U64_MAX :
+		   q->recs[q->rec_head & (q->nr_recs - 1)].seq);
+}
+
+/* Room for @len bytes and a record?  Caller holds sq_lock. */
+static struct buse_logrec *buse_wb_alloc(struct buse_queue *q, u32 len)
+{
+	size_t pos = q->log_tail % q->log_size;
+	size_t waste = pos + len > q->log_size ? q->log_size - pos : 0;
+	struct buse_logrec *rec;
+
+	if (q->rec_tail - q->rec_head >= q->nr_recs ||
+	    q->log_tail - q->log_head + waste + len > q->log_size)
+		return NULL;
+	/* Data is contiguous: skip the end of the ring if it is too short. */
+	q->log_tail += waste;
+	rec = &q->recs[q->rec_tail & (q->nr_recs - 1)];
+	rec->off = q->log_tail % q->log_size;
+	q->log_tail += len;
+	rec->end = q->log_tail;
+	rec->acked = false;
+	return rec;
+}
+
+static void buse_wb_push(struct buse_queue *q, struct buse_logrec *rec,
+			 bool after)
+{
+	u32 idx = rec - q->recs;
+
+	rec->cookie = buse_next_cookie(rec->cookie);
+	smp_store_release(&rec->key, buse_key(rec->cookie));
+	buse_push_sqe(q, BUSE_OP_WRITE,
+		      BUSE_SQE_LOGGED | (after ? BUSE_SQE_AFTER : 0),
+		      q->dev->params.queue_depth + idx, rec->sector, rec->len,
+		      rec->cookie, q->log_off + rec->off, rec->seq);
+}
+
+/* Log a write and complete it. */
+static blk_status_t buse_wb_log(struct buse_queue *q, struct request *rq)
+{
+	struct buse_dev *dev = q->dev;
+	u32 len = blk_rq_bytes(rq);
+	struct buse_logrec *rec;
+	bool after;
+
+	if (len > q->log_size)
+		return BLK_STS_IOERR;
+	spin_lock(&q->sq_lock);
+	if (unlikely(q->dead || q->shutdown)) {
+		spin_unlock(&q->sq_lock);
+		return BLK_STS_IOERR;
+	}
+	rec = buse_wb_alloc(q, len);
+	if (!rec) {
+		/* An acknowledgement will run the queue again. */
+		q->need_rerun = true;
+		spin_unlock(&q->sq_lock);
+		return BLK_STS_DEV_RESOURCE;
+	}
+	blk_mq_start_request(rq);
+	/* Under the lock, so records, bytes and seqs stay in one order. */
+	buse_copy_to_buf(rq, q->log + rec->off);
+	rec->seq = atomic64_inc_return(&dev->wb_seq);
+	rec->sector = blk_rq_pos(rq);
+	rec->len = len;
+	q->rec_tail++;
+	buse_wb_update_oldest(q);
+	after = buse_wb_mark(dev, rec->sector, len) && !buse_wb_unordered;
+	/* An orphaned queue keeps logging: the next daemon gets it. */
+	buse_wb_push(q, rec, after);
+	spin_unlock(&q->sq_lock);
+
+	if (wq_has_sleeper(&q->wait))
+		wake_up(&q->wait);
+	blk_mq_end_request(rq, BLK_STS_OK);
+	return BLK_STS_OK;
+}
+
+/* Hold a request until every write completed before it is applied. */
+static blk_status_t buse_wb_park(struct buse_queue *q, struct request *rq,
+				 int op)
+{
+	struct buse_dev *dev = q->dev;
+	struct buse_cmd *cmd = buse_cmd(rq);
+
+	blk_mq_start_request(rq);
+	if (op == BUSE_OP_WRITE)
+		buse_copy_to_buf(rq, q->data + (size_t)rq->tag * q->slot_size);
+	cmd->need_seq = atomic64_read(&dev->wb_seq);
+
+	spin_lock(&dev->park_lock);
+	if (cmd->need_seq < buse_wb_watermark(dev)) {
+		spin_unlock(&dev->park_lock);
+		return buse_queue_dispatch(q, rq);
+	}
+	list_add_tail(&cmd->park, &dev->parked);
+	spin_unlock(&dev->park_lock);
+	return BLK_STS_OK;
+}
+
+/*
+ * The write-back part of ->queue_rq(): true if it took the request, with
+ * the status to return in *sts; false for requests that go straight to the
+ * daemon.
+ */
+bool buse_wb_queue_rq(struct buse_queue *q, struct request *rq, int op,
+		      u16 flags, blk_status_t *sts)
+{
+	if (op == BUSE_OP_WRITE && !(flags & BUSE_SQE_FUA)) {
+		*sts = buse_wb_log(q, rq);
+		return true;
+	}
+	if (op == BUSE_OP_READ &&
+	    (buse_wb_unordered || !buse_wb_dirty(q->dev, rq)))
+		return false;
+	/* Reads of unapplied data, flushes, FUA, discard, write-zeroes. */
+	*sts = buse_wb_park(q, rq, op);
+	return true;
+}
+
+/* Send on every parked request whose writes have all been applied. */
+void buse_wb_release(struct buse_dev *dev)
+{
+	struct buse_cmd *cmd, *tmp;
+	LIST_HEAD(ready);
+	u64 wm;
+
+	if (list_empty_careful(&dev->parked))
+		return;
+	spin_lock(&dev->park_lock);
+	wm = buse_wb_watermark(dev);
+	list_for_each_entry_safe(cmd, tmp, &dev->parked, park)
+		if (cmd->need_seq < wm)
+			list_move_tail(&cmd->park, &ready);
+	spin_unlock(&dev->park_lock);
+
+	list_for_each_entry_safe(cmd, tmp, &ready, park) {
+		struct request *rq = blk_mq_rq_from_pdu(cmd);
+		blk_status_t sts;
+
+		list_del_init(&cmd->park);
+		sts = buse_queue_dispatch(rq->mq_hctx->driver_data, rq);
+		if (sts != BLK_STS_OK)
+			blk_mq_end_request(rq, sts);
+	}
+}
+
+/* Free the acknowledged records at the head.  Caller holds sq_lock. */
+static bool buse_wb_retire(struct buse_queue *q)
+{
+	bool rerun;
+
+	while (q->rec_head != q->rec_tail &&
+	       q->recs[q->rec_head & (q->nr_recs - 1)].acked) {
+		q->log_head = q->recs[q->rec_head & (q->nr_recs - 1)].end;
+		q->rec_head++;
+	}
+	buse_wb_update_oldest(q);
+	rerun = q->need_rerun;
+	q->need_rerun = false;
+	return rerun;
+}
+
+static void buse_wb_done(struct buse_queue *q, struct buse_logrec *rec)
+{
+	bool rerun;
+
+	buse_wb_unmark(q->dev, rec->sector, rec->len);
+	spin_lock(&q->sq_lock);
+	rec->acked = true;
+	rerun = buse_wb_retire(q);
+	spin_unlock(&q->sq_lock);
+	if (rerun && q->hctx)
+		blk_mq_run_hw_queue(q->hctx, true);
+}
+
+/* The daemon applied logged write @idx; false if the ack is not valid. */
+bool buse_wb_ack(struct buse_queue *q, u32 idx, u32 cookie, s32 status)
+{
+	struct buse_logrec *rec;
+
+	if (!q->recs || idx >= q->nr_recs)
+		return false;
+	rec = &q->recs[idx];
+	if (cmpxchg(&rec->key, buse_key(cookie), 0) != buse_key(cookie))
+		return false;
+	if (status)
+		set_bit(0, &q->dev->wb_error);
+	buse_wb_done(q, rec);
+	return true;
+}
+
+/*
+ * The daemon is gone for good, or the device is going away: records still
+ * unacknowledged are dropped; with @lost, data the application was told is
+ * written is lost, and the next flush says so.
+ */
+void buse_wb_abort(struct buse_queue *q, bool lost)
+{
+	u32 i;
+
+	if (!q->recs)
+		return;
+	for (i = 0; i < q->nr_recs; i++) {
+		struct buse_logrec *rec = &q->recs[i];
+		unsigned long key = READ_ONCE(rec->key);
+
+		if (!(key & 1) || cmpxchg(&rec->key, key, 0) != key)
+			continue;
+		if (lost)
+			set_bit(0, &q->dev->wb_error);
+		buse_wb_done(q, rec);
+	}
+	buse_wb_release(q->dev);
+}
+
+/*
+ * A new daemon took over an orphaned queue: hand it every unacknowledged
+ * record again, oldest first.  Caller holds cq_lock and sq_lock, with the
+ * rings just reset.
+ */
+void buse_wb_replay(struct buse_queue *q)
+{
+	u32 i;
+
+	for (i = q->rec_head; i != q->rec_tail; i++) {
+		struct buse_logrec *rec = &q->recs[i & (q->nr_recs - 1)];
+		unsigned long key = READ_ONCE(rec->key);
+
+		/* Order is unknown now: every replayed write waits its turn. */
+		if ((key & 1) && cmpxchg(&rec->key, key, 0) == key)
+			buse_wb_push(q, rec, true);
+	}
+}
