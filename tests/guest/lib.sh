@@ -242,3 +242,41 @@ testdrv_add() {
 	wait_for_dev "$dev"
 	echo "$dev"
 }
+
+# fio_matrix DEV QUEUES: 12 verified jobs, one after another.  With two
+# queues, two writers pinned to different CPUs (so to different hardware
+# queues) work on separate halves at once.
+fio_matrix() {
+	local dev=$1 queues=$2 job=/tmp/matrix.fio bs rw qd
+	{
+		echo "[global]"
+		echo "filename=$dev"
+		echo "ioengine=io_uring"
+		echo "direct=1"
+		echo "verify=crc32c"
+		echo "verify_fatal=1"
+		echo "do_verify=1"
+		echo "size=16m"
+		echo "numjobs=$queues"
+		echo "offset_increment=64m"
+		echo "cpus_allowed=0-1"
+		echo "cpus_allowed_policy=split"
+		echo "group_reporting=1"
+		for bs in 4k 64k 1m; do
+			for rw in randwrite write; do
+				for qd in 1 32; do
+					echo "[$rw-$bs-qd$qd]"
+					echo "stonewall"
+					echo "rw=$rw"
+					echo "bs=$bs"
+					echo "iodepth=$qd"
+				done
+			done
+		done
+	} >"$job"
+	fio "$job" >/tmp/matrix.out 2>&1 || { tail -40 /tmp/matrix.out; return 1; }
+	if grep -Eq 'err= *[1-9]|verify failed|bad magic|bad header' /tmp/matrix.out; then
+		grep -E 'err=|verify|bad' /tmp/matrix.out | head -20
+		return 1
+	fi
+}
