@@ -45,6 +45,7 @@ struct buse_logrec {
 /* Per request: write-back mode parks some requests until writes apply. */
 struct buse_cmd {
 	struct list_head park;
+	bool parked;		/* on dev->parked, under park_lock */
 	u64 need_seq;		/* every logged write up to this must apply */
 };
 
@@ -144,6 +145,7 @@ void buse_wb_release(struct buse_dev *dev);
 void buse_wb_abort(struct buse_queue *q, bool lost);
 void buse_wb_replay(struct buse_queue *q);
 u64 buse_wb_watermark(struct buse_dev *dev);
+bool buse_wb_timeout(struct buse_dev *dev, struct request *rq);
 bool buse_wb_flush_failed(struct buse_dev *dev);
 
 /* buse_queue.c */

@@ -35,10 +35,20 @@ static int buse_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
 	return 0;
 }
 
+static int buse_init_request(struct blk_mq_tag_set *set, struct request *rq,
+			     unsigned int hctx_idx, unsigned int numa_node)
+{
+	struct buse_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	INIT_LIST_HEAD(&cmd->park);
+	return 0;
+}
+
 static const struct blk_mq_ops buse_mq_ops = {
 	.queue_rq	= buse_queue_rq,
 	.timeout	= buse_timeout,
 	.init_hctx	= buse_init_hctx,
+	.init_request	= buse_init_request,
 };
 
 static bool buse_valid_bs(u32 bs, u32 max)

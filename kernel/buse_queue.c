@@ -330,6 +330,11 @@ enum blk_eh_timer_return buse_timeout(struct request *rq)
 	/* Waiting for a new daemon: the recovery timeout is the limit. */
 	if (READ_ONCE(q->orphaned))
 		return BLK_EH_RESET_TIMER;
+	if (q->recs && buse_wb_timeout(q->dev, rq)) {
+		pr_warn_ratelimited("buse%u: queue %u: held request timed out\n",
+				    q->dev->id, q->qid);
+		return BLK_EH_DONE;
+	}
 	if ((key & 1) && READ_ONCE(slot->rq) == rq &&
 	    buse_claim(slot, key) == rq) {
 		pr_warn_ratelimited("buse%u: queue %u: request timed out\n",

@@ -219,6 +219,7 @@ static blk_status_t buse_wb_park(struct buse_queue *q, struct request *rq,
 		return buse_queue_dispatch(q, rq);
 	}
 	list_add_tail(&cmd->park, &dev->parked);
+	cmd->parked = true;
 	spin_unlock(&dev->park_lock);
 	return BLK_STS_OK;
 }
@@ -254,9 +255,12 @@ void buse_wb_release(struct buse_dev *dev)
 		return;
 	spin_lock(&dev->park_lock);
 	wm = buse_wb_watermark(dev);
-	list_for_each_entry_safe(cmd, tmp, &dev->parked, park)
-		if (cmd->need_seq < wm)
+	list_for_each_entry_safe(cmd, tmp, &dev->parked, park) {
+		if (cmd->need_seq < wm) {
 			list_move_tail(&cmd->park, &ready);
+			cmd->parked = false;
+		}
+	}
 	spin_unlock(&dev->park_lock);
 
 	list_for_each_entry_safe(cmd, tmp, &ready, park) {
@@ -268,6 +272,27 @@ void buse_wb_release(struct buse_dev *dev)
 		if (sts != BLK_STS_OK)
 			blk_mq_end_request(rq, sts);
 	}
+}
+
+/*
+ * The request timeout fired on @rq: if it is still parked (its writes never
+ * got applied: a hung daemon), take it off the list and fail it.
+ */
+bool buse_wb_timeout(struct buse_dev *dev, struct request *rq)
+{
+	struct buse_cmd *cmd = buse_cmd(rq);
+	bool parked;
+
+	spin_lock(&dev->park_lock);
+	parked = cmd->parked;
+	if (parked) {
+		list_del_init(&cmd->park);
+		cmd->parked = false;
+	}
+	spin_unlock(&dev->park_lock);
+	if (parked)
+		blk_mq_end_request(rq, BLK_STS_IOERR);
+	return parked;
 }
 
 /* Free the acknowledged records at the head.  Caller holds sq_lock. */
