@@ -962,3 +962,12 @@ int fake_run_join(struct fake_runner *r)
 	assert_int_equal(pthread_timedjoin_np(r->thread, NULL, &dl), 0);
 	return r->ret;
 }
+
+int fake_run_stop(struct fake_runner *r)
+{
+	int del = fake_delete(fake_dev_id());
+	int run = fake_run_join(r);
+
+	fake_uninstall();
+	return del ? del : run;
+}

@@ -128,5 +128,10 @@ struct fake_runner {
 void fake_run_start(struct fake_runner *r);
 /* Join; fails the test if buse_run does not return within FAKE_WAIT_MS. */
 int fake_run_join(struct fake_runner *r);
+/*
+ * Delete the device, join buse_run() and uninstall the fake: the usual end
+ * of a test.  Returns 0, or the first thing that went wrong.
+ */
+int fake_run_stop(struct fake_runner *r);
 
 #endif /* BUSE_TESTS_FAKE_KERNEL_H */

@@ -231,9 +231,7 @@ static void start(struct fake_runner *r, unsigned nr_queues, unsigned depth)
 
 static void stop(struct fake_runner *r)
 {
-	assert_int_equal(fake_delete(fake_dev_id()), 0);
-	assert_int_equal(fake_run_join(r), 0);
-	fake_uninstall();
+	assert_int_equal(fake_run_stop(r), 0);
 }
 
 static unsigned submit_read(unsigned qid, uint64_t sector)

@@ -138,9 +138,7 @@ static void start(struct fake_runner *r, const struct fake_cfg *cfg,
 
 static void stop(struct fake_runner *r)
 {
-	assert_int_equal(fake_delete(fake_dev_id()), 0);
-	assert_int_equal(fake_run_join(r), 0);
-	fake_uninstall();
+	assert_int_equal(fake_run_stop(r), 0);
 }
 
 /* Submit one request and wait for it. */

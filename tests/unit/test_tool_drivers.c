@@ -64,9 +64,7 @@ static void start(struct fake_runner *r, const struct buse_ops *ops, void *priv,
 
 static void stop(struct fake_runner *r)
 {
-	assert_int_equal(fake_delete(fake_dev_id()), 0);
-	assert_int_equal(fake_run_join(r), 0);
-	fake_uninstall();
+	assert_int_equal(fake_run_stop(r), 0);
 }
 
 static unsigned submit(unsigned qid, uint8_t op, uint16_t flags, uint64_t off,
