@@ -44,6 +44,8 @@ SYSTEMS=(
 	"buse-ram|buse|ram|1|BUSE ram driver (sparse, 64K chunks), write-through"
 	"buse-null-wb|buse|null --write-back|0|BUSE null driver, write-back (16 MiB log per queue)"
 	"buse-ram-wb|buse|ram --write-back|1|BUSE ram driver, write-back (16 MiB log per queue)"
+	"buse-null-poll|buse|null --poll 50|0|BUSE null driver, write-through, 50 µs busy-poll"
+	"buse-null-wb-poll|buse|null --write-back --poll 50|0|BUSE null driver, write-back, 50 µs busy-poll"
 )
 
 # Experiments: the same fields plus a sixth, a shell command run once the

@@ -38,6 +38,7 @@ enum add_opt_id {
 	OPT_RECOVER,
 	OPT_WRITE_BACK,
 	OPT_LOG_SIZE,
+	OPT_POLL,
 };
 
 static const struct add_opt {
@@ -74,6 +75,9 @@ static const struct add_opt {
 	{"log-size", "BYTES", OPT_LOG_SIZE,
 	 "write-back log per queue, a multiple of 4K (default 16M)",
 	 "a multiple of 4K up to 1G"},
+	{"poll", "USEC", OPT_POLL,
+	 "busy-poll for new requests before sleeping (default 0: off)",
+	 "0 to 1000000 microseconds"},
 	{"recoverable", NULL, OPT_RECOVERABLE,
 	 "if the daemon dies, I/O waits for `buse recover`", NULL},
 	{"recovery-timeout", "SECONDS", OPT_RECOVERY_TIMEOUT,
@@ -238,6 +242,9 @@ static int add_set(const struct add_opt *o, const char *val,
 		break;
 	case OPT_RECOVERABLE:
 		p->recoverable = true;
+		break;
+	case OPT_POLL:
+		ret = parse_u32(val, 0, 1000000, &p->poll_us);
 		break;
 	case OPT_WRITE_BACK:
 		p->write_back = true;
