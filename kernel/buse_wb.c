@@ -22,7 +22,7 @@
  *   a flush completes only when every earlier write is applied and the
  *   driver's flush returned; a write the driver failed after it was
  *   completed makes the next flush fail with EIO.
- * - A full log makes new writes wait (BLK_STS_DEV_RESOURCE) until
+ * - A full log makes new writes wait (BLK_STS_RESOURCE) until
  *   acknowledgements free space: no error, no loss.
  *
  * The watermark is the smallest unacknowledged seq over all queues; a
@@ -177,10 +177,15 @@ static blk_status_t buse_wb_log(struct buse_queue *q, struct request *rq)
 	}
 	rec = buse_wb_alloc(q, len);
 	if (!rec) {
-		/* An acknowledgement will run the queue again. */
+		/*
+		 * An acknowledgement runs the queue again.  BLK_STS_RESOURCE,
+		 * not DEV_RESOURCE: if that acknowledgement comes before blk-mq
+		 * has put the request back, blk-mq's own delayed rerun still
+		 * finds it, so a lone writer cannot wait forever.
+		 */
 		q->need_rerun = true;
 		spin_unlock(&q->sq_lock);
-		return BLK_STS_DEV_RESOURCE;
+		return BLK_STS_RESOURCE;
 	}
 	blk_mq_start_request(rq);
 	/* Under the lock, so records, bytes and seqs stay in one order. */
