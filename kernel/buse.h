@@ -40,6 +40,7 @@ struct buse_logrec {
 	u32 len;
 	size_t off;		/* of its data, in the log */
 	u64 end;		/* log_tail after it: freeing it moves log_head */
+	unsigned long stamp;	/* jiffies when logged */
 };
 
 /* Per request: write-back mode parks some requests until writes apply. */
@@ -57,7 +58,9 @@ struct buse_queue {
 	unsigned int qid;
 	struct blk_mq_hw_ctx *hctx;
 
-	/* The shared region (vmalloc_user, zeroed) and views into it. */
+	/* The shared region (zeroed pages, vmapped) and views into it. */
+	struct page **pages;
+	unsigned long nr_pages;
 	void *region;
 	size_t region_size;
 	struct buse_ring_hdr *hdr;
@@ -113,6 +116,7 @@ struct buse_dev {
 
 	/* Write-back mode. */
 	atomic64_t wb_seq;	/* last seq given to a logged write */
+	struct delayed_work wb_work; /* drops logged writes never applied */
 	unsigned long wb_error;	/* bit 0: a logged write failed */
 	spinlock_t park_lock;
 	struct list_head parked; /* requests waiting for writes to apply */
@@ -124,7 +128,8 @@ struct buse_dev {
 };
 
 /* buse_dev.c */
-int buse_dev_add(struct buse_dev_params *p);
+int buse_dev_add(struct buse_dev_params *p, struct buse_dev **out);
+int buse_dev_remove(struct buse_dev *dev);
 int buse_dev_start(u32 id);
 int buse_dev_del(u32 id);
 int buse_dev_info(struct buse_dev_info *info);
@@ -146,6 +151,7 @@ void buse_wb_abort(struct buse_queue *q, bool lost);
 void buse_wb_replay(struct buse_queue *q);
 u64 buse_wb_watermark(struct buse_dev *dev);
 bool buse_wb_timeout(struct buse_dev *dev, struct request *rq);
+void buse_wb_expire_work(struct work_struct *work);
 bool buse_wb_flush_failed(struct buse_dev *dev);
 
 /* buse_queue.c */

@@ -134,6 +134,12 @@ static int buse_check_params(struct buse_dev_params *p)
 		p->recovery_timeout_ms = BUSE_DEF_RECOVERY_MS;
 	if (p->recovery_timeout_ms > BUSE_MAX_TIMEOUT_MS)
 		return -EINVAL;
+
+	/* The regions are pinned memory: refuse what cannot fit at all. */
+	if ((u64)p->nr_queues * ((u64)p->queue_depth * p->max_io_bytes +
+				 p->log_bytes) >
+	    ((u64)totalram_pages() << PAGE_SHIFT) / 2)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -236,6 +242,7 @@ static void buse_dev_release(struct kref *ref)
 	unsigned int i;
 
 	cancel_delayed_work_sync(&dev->recovery_work);
+	cancel_delayed_work_sync(&dev->wb_work);
 	/* After del_gendisk(), or never added: the tag set must outlive it. */
 	if (dev->disk)
 		put_disk(dev->disk);
@@ -266,7 +273,7 @@ struct buse_dev *buse_dev_get(u32 id)
 	return dev;
 }
 
-int buse_dev_add(struct buse_dev_params *p)
+int buse_dev_add(struct buse_dev_params *p, struct buse_dev **out)
 {
 	struct buse_dev *dev;
 	struct gendisk *disk;
@@ -284,6 +291,7 @@ int buse_dev_add(struct buse_dev_params *p)
 	kref_init(&dev->ref);
 	mutex_init(&dev->lock);
 	INIT_DELAYED_WORK(&dev->recovery_work, buse_recovery_work);
+	INIT_DELAYED_WORK(&dev->wb_work, buse_wb_expire_work);
 	spin_lock_init(&dev->park_lock);
 	INIT_LIST_HEAD(&dev->parked);
 	dev->params = *p;
@@ -332,11 +340,12 @@ int buse_dev_add(struct buse_dev_params *p)
 	if (p->flags & BUSE_F_READ_ONLY)
 		set_disk_ro(disk, true);
 
+	/* Reserve the id empty, so nobody finds a half-made device. */
 	mutex_lock(&buse_idr_lock);
 	if (p->dev_id == BUSE_DEV_ID_ANY)
-		ret = idr_alloc(&buse_idr, dev, 0, BUSE_MAX_DEVS, GFP_KERNEL);
+		ret = idr_alloc(&buse_idr, NULL, 0, BUSE_MAX_DEVS, GFP_KERNEL);
 	else
-		ret = idr_alloc(&buse_idr, dev, p->dev_id, p->dev_id + 1,
+		ret = idr_alloc(&buse_idr, NULL, p->dev_id, p->dev_id + 1,
 				GFP_KERNEL);
 	mutex_unlock(&buse_idr_lock);
 	if (ret < 0) {
@@ -350,6 +359,13 @@ int buse_dev_add(struct buse_dev_params *p)
 	snprintf(disk->disk_name, sizeof(disk->disk_name), BUSE_DISK_NAME "%u",
 		 dev->id);
 	*p = dev->params;
+
+	/* The table's reference, and the caller's: a DEL may come at once. */
+	kref_get(&dev->ref);
+	*out = dev;
+	mutex_lock(&buse_idr_lock);
+	idr_replace(&buse_idr, dev, dev->id);
+	mutex_unlock(&buse_idr_lock);
 	return 0;
 
 out_put:
@@ -442,22 +458,17 @@ int buse_dev_start(u32 id)
  * cut off by the request timeout, so this cannot hang forever.  Then release
  * the daemon's queue threads and drop the table's reference.
  */
-int buse_dev_del(u32 id)
+int buse_dev_remove(struct buse_dev *dev)
 {
-	struct buse_dev *dev;
 	unsigned long next;
 	unsigned int i;
 
-	dev = buse_dev_get(id);
-	if (!dev)
-		return -ENOENT;
 	mutex_lock(&dev->lock);
 	if (dev->deleting) {
 		mutex_unlock(&dev->lock);
-		buse_dev_put(dev);
 		return -ENOENT;
 	}
-	dev->deleting = true;
+	WRITE_ONCE(dev->deleting, true);
 	/* Requests waiting for a daemon that may never come fail now. */
 	for (i = 0; i < dev->params.nr_queues; i++)
 		buse_queue_expire(&dev->queues[i], &next, true);
@@ -467,13 +478,26 @@ int buse_dev_del(u32 id)
 		buse_queue_shutdown(&dev->queues[i]);
 	mutex_unlock(&dev->lock);
 
+	/* Whoever set deleting removes the id, so it still maps to us. */
 	mutex_lock(&buse_idr_lock);
 	idr_remove(&buse_idr, dev->id);
 	mutex_unlock(&buse_idr_lock);
 
 	buse_dev_put(dev);	/* the table's reference */
-	buse_dev_put(dev);	/* ours */
 	return 0;
+}
+
+int buse_dev_del(u32 id)
+{
+	struct buse_dev *dev;
+	int ret;
+
+	dev = buse_dev_get(id);
+	if (!dev)
+		return -ENOENT;
+	ret = buse_dev_remove(dev);
+	buse_dev_put(dev);
+	return ret;
 }
 
 static u32 buse_dev_state(struct buse_dev *dev)

@@ -15,19 +15,24 @@
 static long buse_ctl_add(void __user *argp)
 {
 	struct buse_dev_params p;
+	struct buse_dev *dev;
 	int ret;
 
 	if (copy_from_user(&p, argp, sizeof(p)))
 		return -EFAULT;
-	ret = buse_dev_add(&p);
+	ret = buse_dev_add(&p, &dev);
 	if (ret)
 		return ret;
 	if (copy_to_user(argp, &p, sizeof(p))) {
-		/* Nobody will learn the id: do not leave the device behind. */
-		buse_dev_del(p.dev_id);
-		return -EFAULT;
+		/*
+		 * Nobody will learn the id: do not leave the device behind.
+		 * By pointer: the id may have been deleted and taken again.
+		 */
+		buse_dev_remove(dev);
+		ret = -EFAULT;
 	}
-	return 0;
+	buse_dev_put(dev);
+	return ret;
 }
 
 static long buse_ctl_attach(void __user *argp)

@@ -30,6 +30,36 @@ u32 buse_next_cookie(u32 cookie)
 	return (cookie + 1) & BUSE_COOKIE_MASK;
 }
 
+/*
+ * The shared region: zeroed pages, so nothing of the kernel's reaches
+ * userspace, mapped contiguously for the kernel and, by mmap, for the
+ * daemon.  Its size is up to the user, so it is charged to the caller's
+ * memory cgroup and fails with ENOMEM rather than calling the OOM killer
+ * (vmalloc_user() would do the latter).
+ */
+static int buse_region_alloc(struct buse_queue *q)
+{
+	const gfp_t gfp = GFP_KERNEL | __GFP_ZERO | __GFP_ACCOUNT |
+			  __GFP_RETRY_MAYFAIL | __GFP_NOWARN;
+	unsigned long n = q->region_size >> PAGE_SHIFT;
+
+	q->pages = kvcalloc(n, sizeof(*q->pages), gfp);
+	if (!q->pages)
+		return -ENOMEM;
+	for (q->nr_pages = 0; q->nr_pages < n; q->nr_pages++) {
+		struct page *page = alloc_page(gfp);
+
+		if (!page)
+			return -ENOMEM;
+		q->pages[q->nr_pages] = page;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		cond_resched();
+	}
+	q->region = vmap(q->pages, n, VM_MAP, PAGE_KERNEL);
+	return q->region ? 0 : -ENOMEM;
+}
+
 int buse_queue_init(struct buse_dev *dev, struct buse_queue *q,
 		    unsigned int qid)
 {
@@ -63,10 +93,11 @@ int buse_queue_init(struct buse_dev *dev, struct buse_queue *q,
 	q->slots = kcalloc(p->queue_depth, sizeof(*q->slots), GFP_KERNEL);
 	if (!q->slots)
 		goto fail;
-	/* Zeroed: nothing of the kernel's reaches userspace. */
-	q->region = vmalloc_user(q->region_size);
-	if (!q->region)
-		goto fail;
+	ret = buse_region_alloc(q);
+	if (ret) {
+		buse_queue_free(q);
+		return ret;
+	}
 	q->hdr = q->region;
 	q->sq = q->region + q->sq_off;
 	q->cq = q->region + q->cq_off;
@@ -84,10 +115,18 @@ fail:
 
 void buse_queue_free(struct buse_queue *q)
 {
-	vfree(q->region);
+	unsigned long i;
+
+	if (q->region)
+		vunmap(q->region);
+	for (i = 0; i < q->nr_pages; i++)
+		__free_page(q->pages[i]);
+	kvfree(q->pages);
 	kfree(q->slots);
 	buse_wb_free(q);
 	q->region = NULL;
+	q->pages = NULL;
+	q->nr_pages = 0;
 	q->slots = NULL;
 }
 
@@ -407,11 +446,11 @@ static int buse_queue_mmap(struct file *file, struct vm_area_struct *vma)
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
-	vm_flags_set(vma, VM_DONTCOPY);
+	vm_flags_set(vma, VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP);
 #else
-	vma->vm_flags |= VM_DONTCOPY;
+	vma->vm_flags |= VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP;
 #endif
-	return remap_vmalloc_range(vma, q->region, 0);
+	return vm_map_pages_zero(vma, q->pages, q->nr_pages);
 }
 
 /*
@@ -466,7 +505,12 @@ static int buse_queue_release(struct inode *inode, struct file *file)
 
 	spin_lock(&q->sq_lock);
 	q->attached = false;
-	recover = (dev->params.flags & BUSE_F_RECOVERABLE) && !q->shutdown;
+	/*
+	 * No daemon can attach to a device being deleted.  DEL sets deleting
+	 * before it expires orphans under sq_lock, so one of us sees the other.
+	 */
+	recover = (dev->params.flags & BUSE_F_RECOVERABLE) && !q->shutdown &&
+		  !READ_ONCE(dev->deleting);
 	if (recover) {
 		q->orphaned = true;
 		q->orphaned_at = jiffies;

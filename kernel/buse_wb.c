@@ -131,8 +131,19 @@ static void buse_wb_update_oldest(struct buse_queue *q)
 static struct buse_logrec *buse_wb_alloc(struct buse_queue *q, u32 len)
 {
 	size_t pos = q->log_tail % q->log_size;
-	size_t waste = pos + len > q->log_size ? q->log_size - pos : 0;
+	size_t waste;
 	struct buse_logrec *rec;
+
+	/*
+	 * An empty log starts again at its beginning, so that a write as
+	 * large as the whole log always fits once the log has drained.
+	 */
+	if (q->log_head == q->log_tail && pos) {
+		q->log_tail += q->log_size - pos;
+		q->log_head = q->log_tail;
+		pos = 0;
+	}
+	waste = pos + len > q->log_size ? q->log_size - pos : 0;
 
 	if (q->rec_tail - q->rec_head >= q->nr_recs ||
 	    q->log_tail - q->log_head + waste + len > q->log_size)
@@ -181,10 +192,15 @@ static blk_status_t buse_wb_log(struct buse_queue *q, struct request *rq)
 		 * An acknowledgement runs the queue again.  BLK_STS_RESOURCE,
 		 * not DEV_RESOURCE: if that acknowledgement comes before blk-mq
 		 * has put the request back, blk-mq's own delayed rerun still
-		 * finds it, so a lone writer cannot wait forever.
+		 * finds it, so a lone writer cannot wait forever.  If no
+		 * acknowledgement comes within the request timeout, the
+		 * expiry work drops what blocks it.
 		 */
 		q->need_rerun = true;
 		spin_unlock(&q->sq_lock);
+		if (!delayed_work_pending(&dev->wb_work))
+			schedule_delayed_work(&dev->wb_work,
+					      msecs_to_jiffies(dev->params.timeout_ms));
 		return BLK_STS_RESOURCE;
 	}
 	blk_mq_start_request(rq);
@@ -193,6 +209,7 @@ static blk_status_t buse_wb_log(struct buse_queue *q, struct request *rq)
 	rec->seq = atomic64_inc_return(&dev->wb_seq);
 	rec->sector = blk_rq_pos(rq);
 	rec->len = len;
+	rec->stamp = jiffies;
 	q->rec_tail++;
 	buse_wb_update_oldest(q);
 	after = buse_wb_mark(dev, rec->sector, len) && !buse_wb_unordered;
@@ -367,6 +384,51 @@ void buse_wb_abort(struct buse_queue *q, bool lost)
 		buse_wb_done(q, rec);
 	}
 	buse_wb_release(q->dev);
+}
+
+/*
+ * Writes wait for log space, and the daemon does not apply what fills it: a
+ * logged write not acknowledged within the request timeout is dropped like
+ * a timed-out request (the next flush fails), so writers never hang.
+ * Orphaned queues wait for their recovery timeout instead.
+ */
+void buse_wb_expire_work(struct work_struct *work)
+{
+	struct buse_dev *dev = container_of(to_delayed_work(work),
+					    struct buse_dev, wb_work);
+	unsigned long tmo = msecs_to_jiffies(dev->params.timeout_ms);
+	bool again = false;
+	unsigned int i;
+	u32 r;
+
+	for (i = 0; i < dev->params.nr_queues; i++) {
+		struct buse_queue *q = &dev->queues[i];
+		unsigned int dropped = 0;
+
+		if (!q->recs || READ_ONCE(q->orphaned))
+			continue;
+		for (r = 0; r < q->nr_recs; r++) {
+			struct buse_logrec *rec = &q->recs[r];
+			unsigned long key = READ_ONCE(rec->key);
+
+			if (!(key & 1) ||
+			    time_before(jiffies, READ_ONCE(rec->stamp) + tmo))
+				continue;
+			if (cmpxchg(&rec->key, key, 0) != key)
+				continue;
+			set_bit(0, &dev->wb_error);
+			buse_wb_done(q, rec);
+			dropped++;
+		}
+		if (dropped)
+			pr_warn_ratelimited("buse%u: queue %u: %u logged writes not applied in time, dropped\n",
+					    dev->id, q->qid, dropped);
+		if (READ_ONCE(q->need_rerun))
+			again = true;
+	}
+	buse_wb_release(dev);
+	if (again)
+		schedule_delayed_work(&dev->wb_work, tmo);
 }
 
 /*

@@ -79,3 +79,15 @@ timeout 300 fio --name=burst --filename="$dev" --ioengine=io_uring --direct=1 \
 grep -Eq 'err= *[1-9]' "$TEST_TMP/burst.out" && die "errors with a full log"
 buse_del "$(dev_id "$dev")"
 log "full log: writes waited, all verified"
+
+# A log exactly one maximal write large: after a small write moved the log's
+# position, a maximal write must still fit once the log has drained.
+dev=$(testdrv_add --size 16M --queues 1 --write-back --log-size 64K --max-io 64K) || die "testdrv add 4"
+for i in 1 2 3; do
+	timeout 20 dd if=/dev/urandom of="$dev" bs=4k seek=$((i * 40)) count=1 oflag=direct status=none ||
+		die "small logged write $i failed or hung"
+	timeout 20 dd if=/dev/urandom of="$dev" bs=64k seek=$i count=1 oflag=direct status=none ||
+		die "a write as large as the log waited forever after a smaller one"
+done
+buse_del "$(dev_id "$dev")"
+log "a log-sized write fits after smaller ones"
