@@ -52,7 +52,8 @@ SYSTEMS=(
 # system is set up (with $DEV and $SERVER_PID set).  They run only when
 # named in --systems, and answer tuning questions.
 EXPERIMENTS=(
-	"buse-null-batch|buse|null|0|BUSE null, queue threads SCHED_BATCH (no wake-up preemption)|chrt --all-tasks --batch --pid 0 \"\$SERVER_PID\""
+	"buse-null-latency|buse|null --sched latency|0|BUSE null, queue threads always SCHED_OTHER (wake-up preempts the submitter)|true"
+	"buse-null-throughput|buse|null --sched throughput|0|BUSE null, queue threads always SCHED_BATCH (no wake-up preemption)|true"
 	"buse-null-nopin|buse|null|0|BUSE null, queue threads allowed on every CPU|taskset --all-tasks --cpu-list --pid 0-\$((NPROC - 1)) \"\$SERVER_PID\" >/dev/null"
 )
 

@@ -304,6 +304,17 @@ static void dispatch(struct buse_queue *q, const struct buse_sqe *sqe)
 	local_push(q, req->tag, req->cookie, buse_status_clamp(ret));
 }
 
+/* Move the queue thread to the class q->sched asks for; see sched_policy.h. */
+static void apply_sched(struct buse_queue *q)
+{
+	struct sched_param sp = {0};
+
+	/* Best effort: a seccomp or container policy may refuse it. */
+	if (sched_setscheduler(0, q->sched.batch ? SCHED_BATCH : SCHED_OTHER,
+			       &sp) < 0)
+		buse_sched_init(&q->sched, BUSE_SCHED_LATENCY);
+}
+
 /*
  * Handle every sqe the kernel has published.  The slots are handed back
  * before any callback runs: a tag can then only be reissued (its completion
@@ -323,6 +334,8 @@ static int process(struct buse_queue *q)
 	for (i = 0; i < n; i++)
 		buse_ring_sq_pop(&q->ring, &q->batch[i]);
 	buse_ring_sq_commit(&q->ring);
+	if (buse_sched_pass(&q->sched, n))
+		apply_sched(q);
 	for (i = 0; i < n; i++)
 		dispatch(q, &q->batch[i]);
 	if (ops->batch_end)
@@ -422,6 +435,9 @@ static void *queue_thread(void *arg)
 	pthread_setname_np(pthread_self(), name);
 	if (d->p->pin_threads)
 		pin_thread(q);
+	buse_sched_init(&q->sched, d->p->sched);
+	if (q->sched.batch)
+		apply_sched(q);
 	cur_queue = q;
 	if (d->ops->queue_init)
 		ret = d->ops->queue_init(d->priv, q->qid);
@@ -798,7 +814,7 @@ BUSE_EXPORT int buse_run(const struct buse_params *p,
 	sigset_t sigs, old;
 	int ret;
 
-	if (!p || !ops || !ops->read)
+	if (!p || !ops || !ops->read || p->sched > BUSE_SCHED_THROUGHPUT)
 		return -EINVAL;
 	memset(&d, 0, sizeof(d));
 	d.p = p;

@@ -11,6 +11,7 @@
 #include <buse/buse.h>
 
 #include "ring.h"
+#include "sched_policy.h"
 
 /* The library is built with -fvisibility=hidden: mark the public API. */
 #define BUSE_EXPORT __attribute__((visibility("default")))
@@ -55,6 +56,7 @@ struct buse_queue {
 	struct buse_cqe *local;
 	uint32_t nr_local;
 	uint64_t dispatched; /* sqes consumed; read by buse_run after join */
+	struct buse_sched sched; /* queue thread only */
 
 	/* Guards the cq, the fd's commits and the fields below. */
 	pthread_mutex_t lock;

@@ -39,6 +39,7 @@ enum add_opt_id {
 	OPT_WRITE_BACK,
 	OPT_LOG_SIZE,
 	OPT_POLL,
+	OPT_SCHED,
 };
 
 static const struct add_opt {
@@ -78,6 +79,9 @@ static const struct add_opt {
 	{"poll", "USEC", OPT_POLL,
 	 "busy-poll for new requests before sleeping (default 0: off)",
 	 "0 to 1000000 microseconds"},
+	{"sched", "POLICY", OPT_SCHED,
+	 "queue threads: adaptive (default), latency or throughput",
+	 "adaptive, latency or throughput"},
 	{"recoverable", NULL, OPT_RECOVERABLE,
 	 "if the daemon dies, I/O waits for `buse recover`", NULL},
 	{"recovery-timeout", "SECONDS", OPT_RECOVERY_TIMEOUT,
@@ -245,6 +249,16 @@ static int add_set(const struct add_opt *o, const char *val,
 		break;
 	case OPT_POLL:
 		ret = parse_u32(val, 0, 1000000, &p->poll_us);
+		break;
+	case OPT_SCHED:
+		if (!strcmp(val, "adaptive"))
+			p->sched = BUSE_SCHED_ADAPTIVE;
+		else if (!strcmp(val, "latency"))
+			p->sched = BUSE_SCHED_LATENCY;
+		else if (!strcmp(val, "throughput"))
+			p->sched = BUSE_SCHED_THROUGHPUT;
+		else
+			ret = -EINVAL;
 		break;
 	case OPT_WRITE_BACK:
 		p->write_back = true;

@@ -46,6 +46,21 @@ extern "C" {
 #define BUSE_FUA     (1U << 0) /* data must be durable when the request completes */
 #define BUSE_NOUNMAP (1U << 1) /* write_zeroes: keep the blocks allocated */
 
+/*
+ * How queue threads are scheduled (buse_params.sched).  A queue thread that
+ * sleeps is woken per request, on the CPU of the submitter it serves.
+ */
+enum buse_sched_policy {
+	/*
+	 * Default: SCHED_BATCH (the thread does not preempt the submitter,
+	 * so requests batch up) while that yields batches, plain SCHED_OTHER
+	 * (lowest latency for lone requests) while it does not.
+	 */
+	BUSE_SCHED_ADAPTIVE = 0,
+	BUSE_SCHED_LATENCY = 1,	   /* always SCHED_OTHER */
+	BUSE_SCHED_THROUGHPUT = 2, /* always SCHED_BATCH */
+};
+
 /* One request in flight; valid until it is completed. */
 struct buse_req;
 
@@ -68,6 +83,7 @@ struct buse_params {
 	 * Trades CPU for fewer wake-ups and bigger batches.  0: off.
 	 */
 	uint32_t poll_us;
+	uint32_t sched; /* enum buse_sched_policy; default adaptive */
 	/*
 	 * Write-back mode: writes complete once copied into the kernel's
 	 * write log; libbuse still hands overlapping writes to the driver in
