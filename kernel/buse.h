@@ -169,6 +169,7 @@ blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
 			   const struct blk_mq_queue_data *bd);
 enum blk_eh_timer_return buse_timeout(struct request *rq);
 void buse_queue_shutdown(struct buse_queue *q);
+void buse_queue_timed_out(struct buse_queue *q);
 bool buse_queue_expire(struct buse_queue *q, unsigned long *next, bool now);
 
 #endif /* _BUSE_H */

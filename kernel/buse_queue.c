@@ -252,6 +252,9 @@ blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
 	op = buse_rq_op(rq, &flags);
 	if (op < 0)
 		return BLK_STS_NOTSUPP;
+	/* Before any copy: a timed-out daemon may still use its slots. */
+	if (unlikely(READ_ONCE(q->dead)))
+		return BLK_STS_IOERR;
 	/* The queue limits make this impossible; never overrun a slot. */
 	if ((op == BUSE_OP_READ || op == BUSE_OP_WRITE) &&
 	    blk_rq_bytes(rq) > q->slot_size)
@@ -360,6 +363,30 @@ static void buse_abort_inflight(struct buse_queue *q, bool lost)
 	}
 }
 
+/*
+ * The daemon left a request unanswered for the whole timeout.  It may still
+ * be working on it, reading or writing the request's slot (or, in write-back
+ * mode, its log records), so nothing of this queue may be reused: the queue
+ * is failed as if the daemon had died (as NBD fails its connection).  Its
+ * other requests end by their own timeouts or completions; new ones fail at
+ * once, and the daemon's next SYNC says ETIMEDOUT.
+ */
+void buse_queue_timed_out(struct buse_queue *q)
+{
+	bool first;
+
+	spin_lock(&q->sq_lock);
+	first = !q->dead && !q->shutdown;
+	q->dead = true;
+	spin_unlock(&q->sq_lock);
+	/* Seen by ->queue_rq() of whoever gets the freed tag next. */
+	smp_mb();
+	if (first)
+		pr_warn("buse%u: queue %u: request timed out, failing the queue\n",
+			q->dev->id, q->qid);
+	wake_up_all(&q->wait);
+}
+
 enum blk_eh_timer_return buse_timeout(struct request *rq)
 {
 	struct buse_queue *q = rq->mq_hctx->driver_data;
@@ -376,8 +403,7 @@ enum blk_eh_timer_return buse_timeout(struct request *rq)
 	}
 	if ((key & 1) && READ_ONCE(slot->rq) == rq &&
 	    buse_claim(slot, key) == rq) {
-		pr_warn_ratelimited("buse%u: queue %u: request timed out\n",
-				    q->dev->id, q->qid);
+		buse_queue_timed_out(q);
 		blk_mq_end_request(rq, BLK_STS_IOERR);
 		return BLK_EH_DONE;
 	}
@@ -411,15 +437,21 @@ static long buse_queue_sync(struct buse_queue *q, unsigned long flags)
 	mutex_unlock(&q->cq_lock);
 	if (ret)
 		return ret;
+	/* Failed after a timeout: this daemon should go. */
+	if (READ_ONCE(q->dead))
+		return -ETIMEDOUT;
 
 	if (flags & BUSE_SYNC_WAIT) {
 		ret = wait_event_interruptible(q->wait, buse_sq_pending(q) ||
-					       READ_ONCE(q->shutdown));
+					       READ_ONCE(q->shutdown) ||
+					       READ_ONCE(q->dead));
 		if (ret)
 			return ret;
 	}
 	if (READ_ONCE(q->shutdown))
 		return -ENODEV;
+	if (READ_ONCE(q->dead))
+		return -ETIMEDOUT;
 	return min_t(u32, READ_ONCE(q->sq_tail) - READ_ONCE(q->hdr->sq_head),
 		     q->sq_entries);
 }
@@ -510,7 +542,7 @@ static int buse_queue_release(struct inode *inode, struct file *file)
 	 * before it expires orphans under sq_lock, so one of us sees the other.
 	 */
 	recover = (dev->params.flags & BUSE_F_RECOVERABLE) && !q->shutdown &&
-		  !READ_ONCE(dev->deleting);
+		  !q->dead && !READ_ONCE(dev->deleting);
 	if (recover) {
 		q->orphaned = true;
 		q->orphaned_at = jiffies;

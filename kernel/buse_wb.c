@@ -387,10 +387,12 @@ void buse_wb_abort(struct buse_queue *q, bool lost)
 }
 
 /*
- * Writes wait for log space, and the daemon does not apply what fills it: a
- * logged write not acknowledged within the request timeout is dropped like
- * a timed-out request (the next flush fails), so writers never hang.
- * Orphaned queues wait for their recovery timeout instead.
+ * Writes wait for log space that the daemon does not free: a logged write
+ * it left unacknowledged for the whole request timeout fails the queue like
+ * a timed-out request (its log space must not be reused while the daemon
+ * may still read it); the logged writes are lost, so the next flush fails,
+ * and the waiting writes fail instead of hanging.  Orphaned queues wait for
+ * their recovery timeout instead.
  */
 void buse_wb_expire_work(struct work_struct *work)
 {
@@ -403,28 +405,23 @@ void buse_wb_expire_work(struct work_struct *work)
 
 	for (i = 0; i < dev->params.nr_queues; i++) {
 		struct buse_queue *q = &dev->queues[i];
-		unsigned int dropped = 0;
+		bool expired = false;
 
-		if (!q->recs || READ_ONCE(q->orphaned))
+		if (!q->recs || READ_ONCE(q->orphaned) || READ_ONCE(q->dead))
 			continue;
-		for (r = 0; r < q->nr_recs; r++) {
+		for (r = 0; r < q->nr_recs && !expired; r++) {
 			struct buse_logrec *rec = &q->recs[r];
-			unsigned long key = READ_ONCE(rec->key);
 
-			if (!(key & 1) ||
-			    time_before(jiffies, READ_ONCE(rec->stamp) + tmo))
-				continue;
-			if (cmpxchg(&rec->key, key, 0) != key)
-				continue;
-			set_bit(0, &dev->wb_error);
-			buse_wb_done(q, rec);
-			dropped++;
+			expired = (READ_ONCE(rec->key) & 1) &&
+				  time_after_eq(jiffies,
+						READ_ONCE(rec->stamp) + tmo);
 		}
-		if (dropped)
-			pr_warn_ratelimited("buse%u: queue %u: %u logged writes not applied in time, dropped\n",
-					    dev->id, q->qid, dropped);
-		if (READ_ONCE(q->need_rerun))
+		if (expired) {
+			buse_queue_timed_out(q);
+			buse_wb_abort(q, true);
+		} else if (READ_ONCE(q->need_rerun)) {
 			again = true;
+		}
 	}
 	buse_wb_release(dev);
 	if (again)

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,8 +312,20 @@ static void apply_sched(struct buse_queue *q)
 
 	/* Best effort: a seccomp or container policy may refuse it. */
 	if (sched_setscheduler(0, q->sched.batch ? SCHED_BATCH : SCHED_OTHER,
-			       &sp) < 0)
+			       &sp) < 0) {
 		buse_sched_init(&q->sched, BUSE_SCHED_LATENCY);
+		return;
+	}
+	/*
+	 * In SCHED_OTHER, whether the woken thread preempts the submitter
+	 * depends on their CPU use so far; a higher weight makes it do so
+	 * reliably, so a lone request is served at once instead of after the
+	 * submitter sleeps and is woken again.  Needs CAP_SYS_NICE; without
+	 * it the thread stays at nice 0.
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(),
+			q->sched.batch ? 0 : BUSE_LATENCY_NICE) < 0)
+		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 0);
 }
 
 /*
@@ -390,7 +403,14 @@ static int serve(struct buse_queue *q)
 				continue;
 			if (ret == ENODEV || ret == ESHUTDOWN)
 				return 0;
-			buse_log("queue %u: %s\n", q->qid, strerror(ret));
+			if (ret == ETIMEDOUT)
+				buse_log("queue %u: a request was not completed "
+					 "within the timeout; the kernel failed "
+					 "the queue\n",
+					 q->qid);
+			else
+				buse_log("queue %u: %s\n", q->qid,
+					 strerror(ret));
 			return -ret;
 		}
 		ret = process(q);
@@ -436,8 +456,7 @@ static void *queue_thread(void *arg)
 	if (d->p->pin_threads)
 		pin_thread(q);
 	buse_sched_init(&q->sched, d->p->sched);
-	if (q->sched.batch)
-		apply_sched(q);
+	apply_sched(q);
 	cur_queue = q;
 	if (d->ops->queue_init)
 		ret = d->ops->queue_init(d->priv, q->qid);

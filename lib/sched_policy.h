@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define BUSE_LATENCY_NICE (-10)	       /* SCHED_OTHER threads: see buse.c */
 #define BUSE_SCHED_WINDOW 64	       /* passes judged together */
 #define BUSE_SCHED_MIN_BATCH 2	       /* mean batch that makes batching pay */
 #define BUSE_SCHED_PROBE_MIN 256       /* passes in SCHED_OTHER before a try */

@@ -2701,7 +2701,9 @@ static void *daemon_thread(void *arg)
 		if (n < 0) {
 			int e = errno;
 
-			if (e == ENODEV)
+			/* ETIMEDOUT: the kernel failed the queue after a
+			 * request timed out. */
+			if (e == ENODEV || e == ETIMEDOUT)
 				break;
 			if (e == EINTR)
 				continue;
@@ -2832,7 +2834,7 @@ static void *storm_thread(void *arg)
 			flags = 1UL << below(&r, 64);
 		n = WD("SYNC(storm)", ioctl(fd, BUSE_IOC_SYNC, flags));
 		if (n < 0 && (errno == ENODEV || errno == EBADF ||
-			      errno == ENOTTY))
+			      errno == ENOTTY || errno == ETIMEDOUT))
 			break;
 		if (n < 0 && (errno == EINVAL || errno == EINTR))
 			continue;
