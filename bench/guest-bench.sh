@@ -4,7 +4,8 @@
 #
 #   bench/guest-bench.sh [--runtime S] [--ramp S] [--systems LIST]
 #                        [--workloads LIST] [--scaling LIST|none]
-#                        [--perf LIST|none] [--size SIZE] [--queues N]
+#                        [--perf LIST|none] [--perf-workloads LIST]
+#                        [--size SIZE] [--queues N]
 #   bench/guest-bench.sh --list       print the systems and workloads
 #
 # For each system in turn: set it up, (pre-fill it if it stores data), run
@@ -81,6 +82,7 @@ SEL_SYSTEMS=
 SEL_WORKLOADS=
 SCALING=1,2,4
 PERF=none
+PERF_WORKLOADS=randread-4k-qd32
 
 usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit "${1:-0}"; }
 
@@ -110,6 +112,7 @@ while [ $# -gt 0 ]; do
 	--workloads) SEL_WORKLOADS=${2:?}; shift 2 ;;
 	--scaling) SCALING=${2:?}; shift 2 ;;
 	--perf) PERF=${2:?}; shift 2 ;;
+	--perf-workloads) PERF_WORKLOADS=${2:?}; shift 2 ;;
 	--size) SIZE=${2:?}; shift 2 ;;
 	--queues) QUEUES=${2:?}; shift 2 ;;
 	--list) list; exit 0 ;;
@@ -441,12 +444,13 @@ if [ "$SCALING" != none ]; then
 fi
 
 # --- perf profiles -------------------------------------------------------------
-# perf_profile SYSTEM-ROW: profile the scaling workload on it: cpu-clock
+# perf_profile SYSTEM-ROW WORKLOAD: profile that workload on it: cpu-clock
 # samples of every CPU (TCG has no PMU), call graphs, and software counters.
 perf_profile() {
-	local srow=$1 wrow tag secs=8 dir=$OUT/perf
-	wrow=$(row_named "$SCALING_WORKLOAD" "${WORKLOADS[@]}")
+	local srow=$1 wrow tag secs=8 dir=$OUT/perf jobs
+	wrow=$(row_named "$2" "${WORKLOADS[@]}") || { say "perf: unknown workload $2"; return 0; }
 	with_system "$srow" "$QUEUES" || return 0
+	jobs=$(jobs_for "$wrow" "$ACCEPTED_QUEUES")
 	tag=$SYS_NAME.${wrow%%|*}
 	mkdir -p "$dir"
 	echo 0 >/proc/sys/kernel/kptr_restrict
@@ -469,7 +473,7 @@ perf_profile() {
 	perf record -q -B -e cpu-clock -F 999 -a -g -D $(((RAMP + 2) * 1000)) \
 		-o "$WORK/perf.data" -- \
 		fio --name=perf --filename="$DEV" --ioengine=io_uring --direct=1 \
-		--rw="$rw" --bs="$bs" --iodepth="$qd" --numjobs="$ACCEPTED_QUEUES" \
+		--rw="$rw" --bs="$bs" --iodepth="$qd" --numjobs="$jobs" \
 		--cpus_allowed="0-$((NPROC - 1))" --cpus_allowed_policy=split \
 		--group_reporting --time_based --norandommap --randrepeat=0 \
 		--ramp_time="$RAMP" --runtime=$((secs + 6)) --eta=never \
@@ -494,7 +498,9 @@ perf_profile() {
 if [ "$PERF" != none ]; then
 	for name in ${PERF//,/ }; do
 		srow=$(row_named "$name" "${SYSTEMS[@]}" "${EXPERIMENTS[@]}") || { say "perf: unknown system $name"; continue; }
-		perf_profile "$srow"
+		for wl in ${PERF_WORKLOADS//,/ }; do
+			perf_profile "$srow" "$wl"
+		done
 	done
 fi
 
