@@ -45,6 +45,7 @@ struct buse_logrec {
 
 /* Per request: write-back mode parks some requests until writes apply. */
 struct buse_cmd {
+	struct work_struct copy;	/* large writes: copied off the submitter */
 	struct list_head park;
 	bool parked;		/* on dev->parked, under park_lock */
 	u64 need_seq;		/* every logged write up to this must apply */
@@ -108,11 +109,13 @@ struct buse_dev {
 	u32 id;
 	struct buse_dev_params params;	/* as accepted */
 	bool started;
+	bool add_failed;	/* add_disk() failed: only DEL is left */
 	bool deleting;
 	unsigned int nr_attached;
 	struct pid *daemon;
 
 	struct delayed_work recovery_work; /* fails orphans that wait too long */
+	struct workqueue_struct *copy_wq;	/* large write copies */
 
 	/* Write-back mode. */
 	atomic64_t wb_seq;	/* last seq given to a logged write */
@@ -155,6 +158,7 @@ void buse_wb_expire_work(struct work_struct *work);
 bool buse_wb_flush_failed(struct buse_dev *dev);
 
 /* buse_queue.c */
+void buse_copy_work(struct work_struct *work);
 blk_status_t buse_queue_dispatch(struct buse_queue *q, struct request *rq);
 void buse_copy_to_buf(struct request *rq, u8 *dst);
 unsigned long buse_key(u32 cookie);

@@ -41,6 +41,7 @@ static int buse_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	struct buse_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
 	INIT_LIST_HEAD(&cmd->park);
+	INIT_WORK(&cmd->copy, buse_copy_work);
 	return 0;
 }
 
@@ -243,6 +244,9 @@ static void buse_dev_release(struct kref *ref)
 
 	cancel_delayed_work_sync(&dev->recovery_work);
 	cancel_delayed_work_sync(&dev->wb_work);
+	/* A copy work may still be on its way out of buse_queue_dispatch(). */
+	if (dev->copy_wq)
+		destroy_workqueue(dev->copy_wq);
 	/* After del_gendisk(), or never added: the tag set must outlive it. */
 	if (dev->disk)
 		put_disk(dev->disk);
@@ -308,6 +312,13 @@ int buse_dev_add(struct buse_dev_params *p, struct buse_dev **out)
 		ret = buse_queue_init(dev, &dev->queues[i], i);
 		if (ret)
 			goto out_put;
+	}
+
+	dev->copy_wq = alloc_workqueue("buse-copy", WQ_UNBOUND | WQ_MEM_RECLAIM,
+				       0);
+	if (!dev->copy_wq) {
+		ret = -ENOMEM;
+		goto out_put;
 	}
 
 	dev->tag_set.ops = &buse_mq_ops;
@@ -441,10 +452,14 @@ int buse_dev_start(u32 id)
 		ret = -ENODEV;
 	else if (dev->started)
 		ret = -EALREADY;
+	else if (dev->add_failed)
+		ret = -EIO;	/* a gendisk cannot be added twice: DEL it */
 	else if (dev->nr_attached != dev->params.nr_queues)
 		ret = -EBUSY;
-	else
+	else {
 		ret = add_disk(dev->disk);
+		dev->add_failed = ret != 0;
+	}
 	if (!ret)
 		dev->started = true;
 	mutex_unlock(&dev->lock);

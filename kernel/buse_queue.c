@@ -20,6 +20,11 @@
 
 #define BUSE_COOKIE_MASK	0x7fffffffU
 
+static unsigned int buse_copy_offload = 262144;
+module_param_named(copy_offload_bytes, buse_copy_offload, uint, 0644);
+MODULE_PARM_DESC(copy_offload_bytes,
+		 "writes of at least this many bytes are copied into the shared region by a worker on any CPU, not by the submitter (0: never)");
+
 unsigned long buse_key(u32 cookie)
 {
 	return ((unsigned long)cookie << 1) | 1;
@@ -265,9 +270,39 @@ blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
 		return sts;
 
 	blk_mq_start_request(rq);
-	if (op == BUSE_OP_WRITE)
+	if (op == BUSE_OP_WRITE) {
+		if (buse_copy_offload && blk_rq_bytes(rq) >= buse_copy_offload &&
+		    num_online_cpus() > 1) {
+			queue_work(q->dev->copy_wq,
+				   &((struct buse_cmd *)blk_mq_rq_to_pdu(rq))->copy);
+			return BLK_STS_OK;
+		}
 		buse_copy_to_buf(rq, q->data + (size_t)rq->tag * q->slot_size);
+	}
 	return buse_queue_dispatch(q, rq);
+}
+
+/*
+ * Copy a large write into its slot and hand it to the daemon, from an
+ * unbound worker: the submitter goes on submitting while another CPU
+ * copies.  The request is started but not armed, so a timeout meanwhile
+ * only rearms the timer.
+ */
+void buse_copy_work(struct work_struct *work)
+{
+	struct buse_cmd *cmd = container_of(work, struct buse_cmd, copy);
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct buse_queue *q = rq->mq_hctx->driver_data;
+	blk_status_t sts;
+
+	if (unlikely(READ_ONCE(q->dead))) {
+		blk_mq_end_request(rq, BLK_STS_IOERR);
+		return;
+	}
+	buse_copy_to_buf(rq, q->data + (size_t)rq->tag * q->slot_size);
+	sts = buse_queue_dispatch(q, rq);
+	if (sts != BLK_STS_OK)
+		blk_mq_end_request(rq, sts);
 }
 
 /* Take ownership of an in-flight request; NULL if someone else has it. */
