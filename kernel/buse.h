@@ -119,7 +119,7 @@ struct buse_dev {
 
 	/* Write-back mode. */
 	atomic64_t wb_seq;	/* last seq given to a logged write */
-	struct delayed_work wb_work; /* drops logged writes never applied */
+	struct delayed_work wb_work; /* fails queues whose log never drains */
 	unsigned long wb_error;	/* bit 0: a logged write failed */
 	spinlock_t park_lock;
 	struct list_head parked; /* requests waiting for writes to apply */

@@ -194,13 +194,12 @@ static blk_status_t buse_wb_log(struct buse_queue *q, struct request *rq)
 		 * has put the request back, blk-mq's own delayed rerun still
 		 * finds it, so a lone writer cannot wait forever.  If no
 		 * acknowledgement comes within the request timeout, the
-		 * expiry work drops what blocks it.
+		 * expiry work fails the queue.
 		 */
 		q->need_rerun = true;
 		spin_unlock(&q->sq_lock);
-		if (!delayed_work_pending(&dev->wb_work))
-			schedule_delayed_work(&dev->wb_work,
-					      msecs_to_jiffies(dev->params.timeout_ms));
+		schedule_delayed_work(&dev->wb_work,
+				      msecs_to_jiffies(dev->params.timeout_ms));
 		return BLK_STS_RESOURCE;
 	}
 	blk_mq_start_request(rq);
@@ -401,21 +400,20 @@ void buse_wb_expire_work(struct work_struct *work)
 	unsigned long tmo = msecs_to_jiffies(dev->params.timeout_ms);
 	bool again = false;
 	unsigned int i;
-	u32 r;
 
 	for (i = 0; i < dev->params.nr_queues; i++) {
 		struct buse_queue *q = &dev->queues[i];
-		bool expired = false;
+		bool expired;
 
 		if (!q->recs || READ_ONCE(q->orphaned) || READ_ONCE(q->dead))
 			continue;
-		for (r = 0; r < q->nr_recs && !expired; r++) {
-			struct buse_logrec *rec = &q->recs[r];
-
-			expired = (READ_ONCE(rec->key) & 1) &&
-				  time_after_eq(jiffies,
-						READ_ONCE(rec->stamp) + tmo);
-		}
+		/* Retiring stops at the first unacknowledged: the oldest. */
+		spin_lock(&q->sq_lock);
+		expired = q->rec_head != q->rec_tail &&
+			  time_after_eq(jiffies,
+					q->recs[q->rec_head & (q->nr_recs - 1)].stamp +
+					tmo);
+		spin_unlock(&q->sq_lock);
 		if (expired) {
 			buse_queue_timed_out(q);
 			buse_wb_abort(q, true);

@@ -323,9 +323,8 @@ static void apply_sched(struct buse_queue *q)
 	 * submitter sleeps and is woken again.  Needs CAP_SYS_NICE; without
 	 * it the thread stays at nice 0.
 	 */
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(),
-			q->sched.batch ? 0 : BUSE_LATENCY_NICE) < 0)
-		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 0);
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(),
+			  q->sched.batch ? 0 : BUSE_LATENCY_NICE);
 }
 
 /*
