@@ -15,7 +15,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
 	   -Wno-unused-parameter
-CPPFLAGS += -Iinclude -Iinclude/uapi
+CPPFLAGS += -Iinclude -Iinclude/uapi -Ibs3
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=all
 B       := build
@@ -26,20 +26,33 @@ TOOL_SRCS := $(wildcard tool/*.c) $(wildcard drivers/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_HELP := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 TDRV_SRCS := $(wildcard tests/drivers/*.c)
+# BS3: the engine library (bs3/), its unit tests (tests/unit/test_bs3_*.c,
+# helpers in tests/unit/bs3/) and its host tests against a real S3 server
+# (tests/bs3/*.c, run by tests/bs3/run.sh).
+BS3_SRCS  := $(wildcard bs3/*.c)
+BS3_UNIT  := $(wildcard tests/unit/test_bs3_*.c)
+BS3_HELP  := $(wildcard tests/unit/bs3/*.c)
+BS3_HOST  := $(wildcard tests/bs3/*.c)
+BS3_LIBS  := -lcurl -lssl -lcrypto -lexpat -lisal -lm -lpthread
+UNIT_SRCS := $(filter-out $(BS3_UNIT),$(UNIT_SRCS))
 HDRS      := $(wildcard include/buse/*.h include/uapi/linux/*.h lib/*.h \
-	       tool/*.h drivers/*.h)
+	       tool/*.h drivers/*.h bs3/*.h tests/unit/bs3/*.h)
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/pic/%.o)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(B)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 TDRV_BINS := $(TDRV_SRCS:tests/drivers/%.c=$(B)/tests/%)
+BS3_OBJS  := $(BS3_SRCS:%.c=$(B)/obj/%.o)
+BS3_SAN   := $(BS3_SRCS:%.c=$(B)/san/%.o) $(BS3_HELP:%.c=$(B)/san/%.o)
+BS3_UBINS := $(BS3_UNIT:tests/unit/%.c=$(B)/tests/%)
+BS3_HBINS := $(BS3_HOST:tests/bs3/%.c=$(B)/tests/bs3/%)
 
 .PHONY: all module userspace unit check demo clean install checkpatch
 
 all: module userspace
 
 userspace: $(B)/libbuse.so $(B)/libbuse.a $(B)/buse $(B)/libbuse.pc \
-	   $(TDRV_BINS) $(UNIT_BINS)
+	   $(TDRV_BINS) $(UNIT_BINS) $(B)/libbs3.a $(BS3_UBINS) $(BS3_HBINS)
 
 module:
 	@test -n "$(KDIR)" || { echo "no kernel build dir: set KDIR" >&2; exit 1; }
@@ -53,14 +66,22 @@ $(B)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
 
+# Sanitized objects for the BS3 unit and host tests, built once.
+$(B)/san/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WFLAGS) -O1 -g $(SAN) -c $< -o $@
+
+$(B)/libbs3.a: $(BS3_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
 $(B)/libbuse.so: $(LIB_OBJS)
 	$(CC) -shared -Wl,-soname,libbuse.so.1 -o $@ $^ -lpthread
 
 $(B)/libbuse.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/buse: $(TOOL_OBJS) $(B)/libbuse.a
-	$(CC) -o $@ $(TOOL_OBJS) $(B)/libbuse.a -luring -lpthread
+$(B)/buse: $(TOOL_OBJS) $(B)/libbuse.a $(B)/libbs3.a
+	$(CC) -o $@ $(TOOL_OBJS) $(B)/libbuse.a $(B)/libbs3.a -luring $(BS3_LIBS)
 
 $(B)/tests/%: tests/drivers/%.c $(B)/libbuse.a $(HDRS)
 	@mkdir -p $(dir $@)
@@ -72,12 +93,20 @@ $(B)/tests/test_%: tests/unit/test_%.c $(LIB_SRCS) $(UNIT_HELP) $(HDRS)
 	$(CC) $(CPPFLAGS) -Ilib $(WFLAGS) -O1 -g $(SAN) -o $@ $< \
 		$(LIB_SRCS) $(UNIT_HELP) -lcmocka -lpthread
 
+$(B)/tests/test_bs3_%: $(B)/san/tests/unit/test_bs3_%.o $(BS3_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ -lcmocka $(BS3_LIBS)
+
+$(B)/tests/bs3/%: $(B)/san/tests/bs3/%.o $(BS3_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ $(BS3_LIBS)
+
 $(B)/libbuse.pc: lib/libbuse.pc.in
 	@mkdir -p $(B)
 	sed -e 's|@PREFIX@|$(PREFIX)|' $< > $@
 
-unit: $(UNIT_BINS)
-	@pass=0; fail=0; for t in $(UNIT_BINS); do \
+unit: $(UNIT_BINS) $(BS3_UBINS)
+	@pass=0; fail=0; for t in $(UNIT_BINS) $(BS3_UBINS); do \
 		if $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); \
 		echo "FAIL: $$t"; fi; done; \
 	echo "unit: $$pass passed, $$fail failed"; test $$fail -eq 0
