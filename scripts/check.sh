@@ -15,7 +15,7 @@
 #
 # The module is built for the kernel the guest boots: $BUSE_KVER, else the
 # newest kernel with both /boot/vmlinuz-VER and /lib/modules/VER/kernel
-# (tests/vm/run --print-kernel).  $BUSE_VM_TIMEOUT (seconds, default 1500)
+# (tests/vm/run --print-kernel).  $BUSE_VM_TIMEOUT (seconds, default 3000)
 # limits the guest boot.  Guest results are kept in build/vm/check/.
 #
 # Ends with the line "N passed, N failed"; exits 1 if anything failed.
@@ -112,7 +112,7 @@ if [ "$GUEST" = 1 ]; then
 		OUT=$REPO/build/vm/check
 		rm -rf "$OUT"
 		mkdir -p "$OUT"
-		tests/vm/run --timeout "${BUSE_VM_TIMEOUT:-1500}" --out "$OUT" \
+		tests/vm/run --timeout "${BUSE_VM_TIMEOUT:-3000}" --out "$OUT" \
 			-- tests/guest/run.sh "$@"
 		rc=$?
 		# run.sh writes its results to the out share; the console is the

@@ -14,8 +14,13 @@ grep -q '^buse ' /proc/modules || run insmod kernel/buse.ko
 work=$(mktemp -d /tmp/buse-demo.XXXXXX)
 cleanup() {
 	local rc=$? d
-	umount "$work/mnt" 2>/dev/null
-	for d in /sys/block/buse*; do [ -e "$d" ] && "$BUSE" del "${d##*/}"; done
+	# Best effort, and never the job's status: a successful run has
+	# unmounted and deleted everything already.
+	set +e
+	mountpoint -q "$work/mnt" && umount "$work/mnt"
+	for d in /sys/block/buse*; do
+		if [ -e "$d" ]; then "$BUSE" del "${d##*/}"; fi
+	done
 	rm -rf "$work"
 	exit $rc
 }
