@@ -93,7 +93,9 @@ $(B)/tests/test_%: tests/unit/test_%.c $(LIB_SRCS) $(UNIT_HELP) $(HDRS)
 	$(CC) $(CPPFLAGS) -Ilib $(WFLAGS) -O1 -g $(SAN) -o $@ $< \
 		$(LIB_SRCS) $(UNIT_HELP) -lcmocka -lpthread
 
-$(B)/tests/test_bs3_%: $(B)/san/tests/unit/test_bs3_%.o $(BS3_SAN)
+# Static: the generic test_% rule above would otherwise win (its
+# prerequisites exist, these need a chained object).
+$(BS3_UBINS): $(B)/tests/test_bs3_%: $(B)/san/tests/unit/test_bs3_%.o $(BS3_SAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ -lcmocka $(BS3_LIBS)
 

@@ -141,6 +141,8 @@ struct s3_stats {
 	uint32_t in_flight;
 };
 
+struct s3_client; /* declared here so the ops' parameters name the same type */
+
 struct s3_client_ops {
 	void (*submit)(struct s3_client *c, struct s3_req *req);
 	void (*stats)(struct s3_client *c, struct s3_stats *st);
