@@ -100,6 +100,7 @@ static const struct add_opt {
 struct add_msg {
 	int32_t err; /* 0: started; else buse_run()'s negative errno */
 	uint32_t dev_id;
+	char why[240]; /* the driver's serve_init() message, or "" */
 };
 
 /* The started hook only gets the driver's priv, so it finds these here. */
@@ -456,13 +457,22 @@ static int add_daemon(const struct buse_params *p, const struct buse_ops *ops,
 			fprintf(stderr, "buse: chdir /: %s\n", strerror(errno));
 		signal(SIGPIPE, SIG_IGN);
 
-		ret = buse_run(p, ops, priv);
+		memset(&msg, 0, sizeof(msg));
+		ret = add_drv->serve_init ? add_drv->serve_init(priv, msg.why,
+								sizeof(msg.why))
+					  : 0;
 		if (ret < 0)
+			fprintf(stderr, "buse: %s: %s\n", add_drv->name,
+				msg.why);
+		else
+			ret = buse_run(p, ops, priv);
+		if (ret < 0 && !msg.why[0])
 			fprintf(stderr, "buse: %s: %s\n", add_drv->name,
 				strerror(-ret));
 		if (!add_was_started) {
 			msg.err = ret < 0 ? ret : -ECANCELED;
 			msg.dev_id = 0;
+			msg.why[sizeof(msg.why) - 1] = 0;
 			if (write(add_notify_fd, &msg, sizeof(msg)) < 0)
 				ret = -errno;
 		}
@@ -482,6 +492,12 @@ static int add_daemon(const struct buse_params *p, const struct buse_ops *ops,
 	if (n == sizeof(msg) && !msg.err) {
 		print_dev(msg.dev_id);
 		return 0;
+	}
+	if (n == sizeof(msg) && msg.why[0]) {
+		msg.why[sizeof(msg.why) - 1] = 0;
+		fprintf(stderr, "buse: %s: %s\n", add_drv->name, msg.why);
+		waitpid(pid, NULL, 0);
+		return msg.err;
 	}
 	if (n == sizeof(msg)) {
 		fprintf(stderr, "buse: %s: cannot start the device: %s%s\n",
@@ -578,8 +594,15 @@ int cmd_add(int argc, char **argv)
 	ops.started = add_started;
 	add_drv = drv;
 	if (foreground) {
-		ret = buse_run(&p, &ops, priv);
+		char why[240] = "";
+
+		ret = drv->serve_init ? drv->serve_init(priv, why, sizeof(why))
+				      : 0;
 		if (ret < 0)
+			fprintf(stderr, "buse: %s: %s\n", drv->name, why);
+		else
+			ret = buse_run(&p, &ops, priv);
+		if (ret < 0 && !why[0])
 			fprintf(stderr, "buse: %s: %s\n", drv->name,
 				strerror(-ret));
 	} else {

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "bs3_tool.h"
 #include "drivers.h"
 #include "json.h"
 #include "size.h"
@@ -59,6 +60,8 @@ static void usage(FILE *f)
 		"       buse list [--json]\n"
 		"       buse info DEV [--json]\n"
 		"       buse del DEV\n"
+		"       buse bs3 create|info|check|delete s3://BUCKET/VOLUME "
+		"[options]\n"
 		"       buse help [add|DRIVER]\n"
 		"       buse --version\n"
 		"\n"
@@ -67,6 +70,9 @@ static void usage(FILE *f)
 		"  list   list the devices\n"
 		"  info   show every parameter of one device\n"
 		"  del    delete a device and wait for its daemon to exit\n"
+		"  bs3    make, inspect, check, delete BS3 volumes (buse bs3 "
+		"--help);\n"
+		"         attach one with buse add bs3 s3://BUCKET/VOLUME\n"
 		"\n"
 		"DEV is N, buseN or /dev/buseN.  Drivers:");
 	for (const struct buse_driver *const *d = buse_drivers; *d; d++)
@@ -296,10 +302,24 @@ static int cmd_info(int argc, char **argv)
 	if (get_dev(argc, argv, 3, &in, &json))
 		return 1;
 	if (json) {
-		print_json(stdout, &in);
-		printf("\n");
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&buf, &len);
+
+		/* A BS3 daemon's stats go inside the object: before its '}'. */
+		if (!m)
+			return 1;
+		print_json(m, &in);
+		fclose(m);
+		if (len && buf[len - 1] == '}')
+			buf[--len] = 0;
+		fputs(buf, stdout);
+		free(buf);
+		bs3_info_json(stdout, in.dev_id, in.daemon_pid);
+		printf("}\n");
 	} else {
 		print_info(&in);
+		bs3_info_text(stdout, in.dev_id, in.daemon_pid);
 	}
 	return 0;
 }
@@ -377,6 +397,7 @@ int main(int argc, char **argv)
 		{"list", cmd_list},  {"ls", cmd_list},
 		{"info", cmd_info},  {"del", cmd_del},
 		{"delete", cmd_del}, {"help", cmd_help},
+		{"bs3", cmd_bs3},
 	};
 	size_t i;
 
@@ -395,7 +416,8 @@ int main(int argc, char **argv)
 		if (strcmp(argv[1], cmds[i].name))
 			continue;
 		/* `add` has its own, per driver. */
-		if (cmds[i].fn != cmd_add && argc > 2 &&
+		if (cmds[i].fn != cmd_add && cmds[i].fn != cmd_bs3 &&
+		    argc > 2 &&
 		    (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
 			usage(stdout);
 			return 0;

@@ -4,12 +4,14 @@
 
 #include "drivers.h"
 
-extern const struct buse_driver null_driver, ram_driver, file_driver;
+extern const struct buse_driver null_driver, ram_driver, file_driver,
+	bs3_driver;
 
 const struct buse_driver *const buse_drivers[] = {
 	&null_driver,
 	&ram_driver,
 	&file_driver,
+	&bs3_driver,
 	NULL,
 };
 

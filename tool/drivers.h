@@ -6,6 +6,8 @@
 #ifndef BUSE_TOOL_DRIVERS_H
 #define BUSE_TOOL_DRIVERS_H
 
+#include <stddef.h>
+
 #include <buse/buse.h>
 
 struct buse_driver {
@@ -22,6 +24,14 @@ struct buse_driver {
 	 * and return a negative errno.
 	 */
 	int (*parse)(int argc, char **argv, struct buse_params *p, void **priv);
+	/*
+	 * Optional: runs in the process that serves (the daemon, after the
+	 * fork; or this one with --foreground) just before buse_run(), to
+	 * open what needs threads of its own, which a fork would not keep.
+	 * On failure: one line into err (the waiting `buse add` prints it)
+	 * and a negative errno.
+	 */
+	int (*serve_init)(void *priv, char *err, size_t errlen);
 	/* Optional: undo parse() once buse_run() has returned. */
 	void (*cleanup)(void *priv);
 	const struct buse_ops *ops;
