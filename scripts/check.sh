@@ -11,6 +11,11 @@
 #      [TEST_FILTER...] or $BUSE_TESTS selects guest tests; if the guest did
 #      not complete or its kernel log shows a warning, one more failure,
 #      "guest kernel log clean / guest completed", is counted.
+#      Around the boot, an S3 test server of its own (scripts/s3-server.sh,
+#      build/s3-guest, port $BUSE_S3_GUEST_PORT or 18180) that the guest
+#      reaches through one forwarded port (tests/vm/run --s3-port), and
+#      tests/guest/bs3-host-helper.sh, which lets the BS3 outage test stop
+#      that server for a while; a server that does not start is a failure.
 # --host-only skips step 4, --guest-only skips step 3.
 #
 # The module is built for the kernel the guest boots: $BUSE_KVER, else the
@@ -112,9 +117,28 @@ if [ "$GUEST" = 1 ]; then
 		OUT=$REPO/build/vm/check
 		rm -rf "$OUT"
 		mkdir -p "$OUT"
+		# BS3 guest tests: an S3 server for the guest, and the helper.
+		S3G_DIR=$REPO/build/s3-guest
+		S3G_PORT=${BUSE_S3_GUEST_PORT:-18180}
+		S3G_ARGS=()
+		S3G_HELPER=
+		rm -rf "$S3G_DIR"
+		if scripts/s3-server.sh start --dir "$S3G_DIR" --port "$S3G_PORT"; then
+			S3G_ARGS=(--s3-port "$S3G_PORT")
+			tests/guest/bs3-host-helper.sh "$OUT" "$S3G_DIR" \
+				>"$LOGDIR/bs3-host-helper.log" 2>&1 &
+			S3G_HELPER=$!
+		else
+			add s3 0 1 "the guest's S3 server did not start (scripts/s3-server.sh)"
+		fi
 		tests/vm/run --timeout "${BUSE_VM_TIMEOUT:-3000}" --out "$OUT" \
-			-- tests/guest/run.sh "$@"
+			"${S3G_ARGS[@]}" -- tests/guest/run.sh "$@"
 		rc=$?
+		if [ -n "$S3G_HELPER" ]; then
+			kill "$S3G_HELPER" 2>/dev/null
+			wait "$S3G_HELPER" 2>/dev/null
+		fi
+		[ ${#S3G_ARGS[@]} -eq 0 ] || scripts/s3-server.sh stop --dir "$S3G_DIR"
 		# run.sh writes its results to the out share; the console is the
 		# fallback.
 		read -r p f <<<"$(summary_of 'guest: ' "$OUT/guest-tests/results.txt")"
