@@ -444,8 +444,16 @@ static int bs3_cmd_delete(int argc, char **argv)
 		bs3_target_free(&t);
 		return 2;
 	}
-	/* Only a volume is deleted: a typo must not empty a bucket prefix. */
+	/*
+	 * Only a volume is deleted: a typo must not empty a bucket prefix.  A
+	 * volume whose superblock is damaged can still be deleted.
+	 */
 	ret = bs3_inspect(&o, &g, &st, err, sizeof(err));
+	if (ret && ret != -ENOENT && ret != -ENXIO && ret != -EACCES &&
+	    ret != -ENOKEY && ret != -ETIMEDOUT && ret != -EIO) {
+		fprintf(stderr, "buse: bs3 delete: warning: %s\n", err);
+		ret = 0;
+	}
 	if (!ret && !a.yes && !confirm(a.url)) {
 		fprintf(stderr, "buse: bs3 delete: not deleted\n");
 		bs3_target_free(&t);
