@@ -618,13 +618,16 @@ static char *stats_read(uint32_t dev_id, int daemon_pid)
 void bs3_info_json(FILE *f, uint32_t dev_id, int daemon_pid)
 {
 	char *buf = stats_read(dev_id, daemon_pid), *line, *save = NULL;
+	const char *sep = "";
 
 	if (!buf)
 		return;
 	fprintf(f, ", \"bs3\": ");
 	for (line = strtok_r(buf, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		fprintf(f, "%s%s", line, line[0] == '{' ? "" : " ");
+	     line = strtok_r(NULL, "\n", &save)) {
+		fprintf(f, "%s%s", sep, line);
+		sep = line[0] == '{' ? "" : " ";
+	}
 	free(buf);
 }
 
