@@ -7,6 +7,8 @@
 #   1. scripts/deps.sh            install missing Debian packages
 #   2. make KVER=<guest kernel>   kernel module + userspace      (1 check)
 #   3. make unit                  host unit tests, ASan/UBSan    (N checks)
+#   3b. tests/bs3/run.sh          BS3 host tests against a loopback S3
+#                                 server, one check per test binary/script
 #   4. one guest boot (tests/vm/run) running tests/guest/run.sh (N checks)
 #      [TEST_FILTER...] or $BUSE_TESTS selects guest tests; if the guest did
 #      not complete or its kernel log shows a warning, one more failure,
@@ -16,7 +18,7 @@
 #      reaches through one forwarded port (tests/vm/run --s3-port), and
 #      tests/guest/bs3-host-helper.sh, which lets the BS3 outage test stop
 #      that server for a while; a server that does not start is a failure.
-# --host-only skips step 4, --guest-only skips step 3.
+# --host-only skips step 4, --guest-only skips steps 3 and 3b.
 #
 # The module is built for the kernel the guest boots: $BUSE_KVER, else the
 # newest kernel with both /boot/vmlinuz-VER and /lib/modules/VER/kernel
@@ -105,6 +107,28 @@ if [ "$HOST" = 1 ]; then
 	while IFS= read -r line; do
 		REPORT+=("         $line")
 	done < <(tr -d '\r' <"$LOGDIR/unit.log" | grep '^FAIL: ')
+fi
+
+# --- 3b. BS3 host tests against a loopback S3 server ------------------------
+if [ "$HOST" = 1 ]; then
+	step "BS3 host tests: tests/bs3/run.sh"
+	if [ "$BUILD_OK" = 0 ]; then
+		add bs3-host 0 1 "skipped: the build failed"
+	else
+		tests/bs3/run.sh 2>&1 | tee "$LOGDIR/bs3-host.log"
+		rc=${PIPESTATUS[0]}
+		read -r p f <<<"$(summary_of 'bs3-host: ' "$LOGDIR/bs3-host.log")"
+		if [ -z "${p:-}" ]; then
+			add bs3-host 0 1 "no 'bs3-host: N passed, N failed' line; run.sh exited $rc"
+		elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+			add bs3-host "$p" 1 "tests/bs3/run.sh exited $rc"
+		else
+			add bs3-host "$p" "$f"
+		fi
+		while IFS= read -r line; do
+			REPORT+=("         $line")
+		done < <(tr -d '\r' <"$LOGDIR/bs3-host.log" | grep '^FAIL: ')
+	fi
 fi
 
 # --- 4. guest tests ----------------------------------------------------------
