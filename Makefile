@@ -134,3 +134,10 @@ install: userspace
 clean:
 	rm -rf $(B)
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/kernel clean 2>/dev/null || true
+
+# bench/s3bench: PUT/GET throughput of the S3 client (not run by the tests;
+# only the client's objects, so it builds while the engine is in progress).
+S3BENCH_OBJS := $(addprefix $(B)/obj/bs3/,s3.o s3_xml.o s3_config.o sigv4.o)
+$(B)/s3bench: bench/s3bench.c $(S3BENCH_OBJS) $(HDRS)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -o $@ bench/s3bench.c \
+		$(S3BENCH_OBJS) $(BS3_LIBS)
