@@ -52,7 +52,8 @@ static void on_done(struct s3_req *q)
 	bool more;
 
 	if (q->err)
-		fprintf(stderr, "s3bench: %s\n", s3_strerror(q, buf, sizeof(buf)));
+		fprintf(stderr, "s3bench: %s\n",
+			s3_strerror(q, buf, sizeof(buf)));
 	pthread_mutex_lock(&r->m);
 	r->failed += q->err != 0;
 	r->done++;
@@ -72,8 +73,11 @@ static void issue(struct run *r, unsigned i)
 	unsigned slot = i % 64; /* buffers are per window slot */
 
 	s3_req_reset(q);
-	*q = (struct s3_req){ .method = r->method, .bucket = r->bucket,
-			      .key = r->keys[i], .done = on_done, .priv = r };
+	*q = (struct s3_req){.method = r->method,
+			     .bucket = r->bucket,
+			     .key = r->keys[i],
+			     .done = on_done,
+			     .priv = r};
 	if (r->method == S3_PUT) {
 		q->iov = &r->iov[slot];
 		q->iovcnt = 1;
@@ -103,29 +107,37 @@ static double pass(struct run *r, enum s3_method m, unsigned inflight)
 
 int main(int argc, char **argv)
 {
-	unsigned js[8] = { 0 }, nj = 0, n = 64, size_mib = 4, i, k;
+	unsigned js[8] = {0}, nj = 0, n = 64, size_mib = 4, i, k;
 	struct s3_config cfg;
-	struct run r = { .m = PTHREAD_MUTEX_INITIALIZER,
-			 .cv = PTHREAD_COND_INITIALIZER };
+	struct run r = {.m = PTHREAD_MUTEX_INITIALIZER,
+			.cv = PTHREAD_COND_INITIALIZER};
 	char err[400];
 	int o;
 
 	while ((o = getopt(argc, argv, "s:n:j:")) != -1) {
 		switch (o) {
-		case 's': size_mib = (unsigned)atoi(optarg); break;
-		case 'n': n = (unsigned)atoi(optarg); break;
+		case 's':
+			size_mib = (unsigned)atoi(optarg);
+			break;
+		case 'n':
+			n = (unsigned)atoi(optarg);
+			break;
 		case 'j':
 			if (nj < 8)
 				js[nj++] = (unsigned)atoi(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-s MiB] [-n objects] [-j inflight]... BUCKET\n",
+			fprintf(stderr,
+				"usage: %s [-s MiB] [-n objects] [-j "
+				"inflight]... BUCKET\n",
 				argv[0]);
 			return 2;
 		}
 	}
 	if (optind != argc - 1 || !n || !size_mib) {
-		fprintf(stderr, "usage: %s [-s MiB] [-n objects] [-j inflight]... BUCKET\n",
+		fprintf(stderr,
+			"usage: %s [-s MiB] [-n objects] [-j inflight]... "
+			"BUCKET\n",
 			argv[0]);
 		return 2;
 	}
@@ -172,8 +184,8 @@ int main(int argc, char **argv)
 		r.iov[i].iov_base = r.bufs + i * r.size;
 		r.iov[i].iov_len = r.size;
 	}
-	printf("%-9s %8s %8s %10s %10s\n", "inflight", "objects", "MiB", "PUT MB/s",
-	       "GET MB/s");
+	printf("%-9s %8s %8s %10s %10s\n", "inflight", "objects", "MiB",
+	       "PUT MB/s", "GET MB/s");
 	for (k = 0; k < nj; k++) {
 		double tp, tg, mb = (double)n * r.size / 1e6;
 		const char **keys = calloc(n, sizeof(*keys));

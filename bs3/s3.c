@@ -27,10 +27,10 @@
 #include "s3_xml.h"
 #include "sigv4.h"
 
-#define BACKOFF_BASE_MS 100
-#define BACKOFF_CAP_MS 10000
+#define BACKOFF_BASE_MS	 100
+#define BACKOFF_CAP_MS	 10000
 #define DEFAULT_RETRY_MS 60000
-#define ERRBODY_MAX (64 * 1024)
+#define ERRBODY_MAX	 (64 * 1024)
 
 struct client;
 
@@ -43,8 +43,8 @@ struct attempt {
 	char payload_hash[65];
 	char md5_b64[32];
 	uint64_t body_len;
-	uint64_t start_ms;    /* of the first attempt */
-	uint64_t due_ms;      /* of the next retry */
+	uint64_t start_ms; /* of the first attempt */
+	uint64_t due_ms;   /* of the next retry */
 	uint64_t backoff_ms;
 	/* upload position */
 	unsigned iov_i;
@@ -63,7 +63,7 @@ struct client {
 	struct s3_client base;
 	struct s3_config cfg;
 	char *scheme;
-	char *host; /* host[:port] as signed and sent */
+	char *host;	 /* host[:port] as signed and sent */
 	char *base_path; /* endpoint's path without trailing '/', often "" */
 
 	CURLM *multi;
@@ -71,12 +71,13 @@ struct client {
 	uint64_t rnd;
 
 	pthread_mutex_t lock;
-	struct s3_req *in_head, *in_tail; /* submitted, not yet seen by the thread */
+	struct s3_req *in_head,
+		*in_tail; /* submitted, not yet seen by the thread */
 	bool stopping;
 
 	/* the event thread's own */
 	struct s3_req *ready_head, *ready_tail; /* waiting for a slot */
-	struct s3_req *timers;			/* waiting for a retry, by due */
+	struct s3_req *timers; /* waiting for a retry, by due */
 	unsigned active;
 
 	_Atomic uint64_t st_requests, st_retries, st_up, st_down;
@@ -265,8 +266,8 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *ud)
 		memcpy(req->etag, v, vl);
 		req->etag[vl] = 0;
 	} else if (hdr_is(line, n, "Content-Length", &v, &vl)) {
-		if (vl < sizeof(tmp) && (req->method == S3_HEAD ||
-					 !req->range_len)) {
+		if (vl < sizeof(tmp) &&
+		    (req->method == S3_HEAD || !req->range_len)) {
 			memcpy(tmp, v, vl);
 			tmp[vl] = 0;
 			req->object_size = strtoull(tmp, NULL, 10);
@@ -295,11 +296,16 @@ static size_t header_cb(char *line, size_t size, size_t nmemb, void *ud)
 static const char *method_name(enum s3_method m)
 {
 	switch (m) {
-	case S3_GET: return "GET";
-	case S3_PUT: return "PUT";
-	case S3_HEAD: return "HEAD";
-	case S3_DELETE: return "DELETE";
-	case S3_POST: return "POST";
+	case S3_GET:
+		return "GET";
+	case S3_PUT:
+		return "PUT";
+	case S3_HEAD:
+		return "HEAD";
+	case S3_DELETE:
+		return "DELETE";
+	case S3_POST:
+		return "POST";
 	}
 	return "GET";
 }
@@ -331,11 +337,11 @@ static int prepare(struct client *cl, struct s3_req *req, char *err,
 	struct sigv4_header h[12];
 	struct sigv4_req sr;
 	struct sigv4_out so;
-	char date[17], range[64], host[512], *path = NULL,
-		*epath = NULL, *query = NULL;
+	char date[17], range[64], host[512], *path = NULL, *epath = NULL,
+					     *query = NULL;
 	const char *key = req->key ? req->key : "";
-	bool bucket_in_host = !cl->cfg.path_style && req->bucket &&
-			      *req->bucket;
+	bool bucket_in_host =
+		!cl->cfg.path_style && req->bucket && *req->bucket;
 	struct tm tm;
 	time_t t = time(NULL);
 	unsigned nh = 0;
@@ -371,22 +377,22 @@ static int prepare(struct client *cl, struct s3_req *req, char *err,
 		goto out;
 	}
 
-	h[nh++] = (struct sigv4_header){ "host", host };
-	h[nh++] = (struct sigv4_header){ "x-amz-content-sha256",
-					 a->payload_hash };
-	h[nh++] = (struct sigv4_header){ "x-amz-date", date };
+	h[nh++] = (struct sigv4_header){"host", host};
+	h[nh++] =
+		(struct sigv4_header){"x-amz-content-sha256", a->payload_hash};
+	h[nh++] = (struct sigv4_header){"x-amz-date", date};
 	if (cl->cfg.session_token)
-		h[nh++] = (struct sigv4_header){ "x-amz-security-token",
-						 cl->cfg.session_token };
+		h[nh++] = (struct sigv4_header){"x-amz-security-token",
+						cl->cfg.session_token};
 	if (req->method == S3_POST && a->md5_b64[0])
-		h[nh++] = (struct sigv4_header){ "content-md5", a->md5_b64 };
+		h[nh++] = (struct sigv4_header){"content-md5", a->md5_b64};
 	if (req->method == S3_GET && req->range_len) {
 		snprintf(range, sizeof(range), "bytes=%" PRIu64 "-%" PRIu64,
 			 req->range_off, req->range_off + req->range_len - 1);
-		h[nh++] = (struct sigv4_header){ "range", range };
+		h[nh++] = (struct sigv4_header){"range", range};
 	}
 	if (req->method == S3_PUT && req->if_none_match)
-		h[nh++] = (struct sigv4_header){ "if-none-match", "*" };
+		h[nh++] = (struct sigv4_header){"if-none-match", "*"};
 
 	sr = (struct sigv4_req){
 		.method = method_name(req->method),
@@ -416,8 +422,8 @@ static int prepare(struct client *cl, struct s3_req *req, char *err,
 	    /* 100-continue costs a round trip per PUT for nothing here. */
 	    !add_hdr(a, "Expect:"))
 		goto out_sig;
-	if (req->content_type && !add_hdr(a, "Content-Type: %s",
-					  req->content_type))
+	if (req->content_type &&
+	    !add_hdr(a, "Content-Type: %s", req->content_type))
 		goto out_sig;
 	if (req->method == S3_POST && !req->content_type &&
 	    !add_hdr(a, "Content-Type:"))
@@ -446,8 +452,8 @@ static int prepare(struct client *cl, struct s3_req *req, char *err,
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	/* A stalled server: no byte for timeout_ms fails the attempt. */
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-			 (long)(cl->cfg.timeout_ms < 10000 ? cl->cfg.timeout_ms :
-							      10000));
+			 (long)(cl->cfg.timeout_ms < 10000 ? cl->cfg.timeout_ms
+							   : 10000));
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
 			 (long)(cl->cfg.timeout_ms + 999) / 1000);
@@ -563,8 +569,10 @@ static void free_attempt(struct s3_req *req)
 static void finish(struct client *cl, struct s3_req *req)
 {
 	if (cl->cfg.verbose)
-		fprintf(stderr, "s3: %s %s/%s -> %d (HTTP %d%s%s, %u retries)\n",
-			method_name(req->method), req->bucket ? req->bucket : "",
+		fprintf(stderr,
+			"s3: %s %s/%s -> %d (HTTP %d%s%s, %u retries)\n",
+			method_name(req->method),
+			req->bucket ? req->bucket : "",
 			req->key ? req->key : "", req->err, req->http_status,
 			req->code[0] ? " " : "", req->code, req->retries);
 	free_attempt(req);
@@ -667,14 +675,13 @@ static void completed(struct client *cl, struct s3_req *req, CURLcode rc)
 		if (a->overflow) {
 			req->err = -EOVERFLOW;
 			msgf(req, "object larger than the %zu-byte buffer",
-				 req->rbuf_len);
+			     req->rbuf_len);
 		} else {
 			retry = retryable_curl(rc);
 			timeout = rc == CURLE_OPERATION_TIMEDOUT;
 			req->err = timeout ? -ETIMEDOUT : -EIO;
-			msgf(req, "%s%s%s",
-				 curl_easy_strerror(rc),
-				 a->curl_err[0] ? ": " : "", a->curl_err);
+			msgf(req, "%s%s%s", curl_easy_strerror(rc),
+			     a->curl_err[0] ? ": " : "", a->curl_err);
 		}
 		req->http_status = 0;
 	} else if (st >= 200 && st < 300) {
@@ -682,12 +689,14 @@ static void completed(struct client *cl, struct s3_req *req, CURLcode rc)
 		 * Something that is not S3 can answer 200 too: S3 servers send
 		 * x-amz-request-id; an object's answer has at least an ETag.
 		 */
-		if (!a->amz &&
-		    (!req->key || !*req->key || !req->etag[0])) {
+		if (!a->amz && (!req->key || !*req->key || !req->etag[0])) {
 			req->err = -EPROTO;
-			msgf(req, "the endpoint's answer is not S3 (HTTP %ld, %s, no x-amz- headers)",
-				 st, a->content_type[0] ? a->content_type :
-							  "no content type");
+			msgf(req,
+			     "the endpoint's answer is not S3 (HTTP %ld, %s, "
+			     "no x-amz- headers)",
+			     st,
+			     a->content_type[0] ? a->content_type
+						: "no content type");
 		}
 	} else {
 		bool xml = !s3_xml_error(a->errbody.data, a->errbody.len,
@@ -702,9 +711,11 @@ static void completed(struct client *cl, struct s3_req *req, CURLcode rc)
 			req->err = -EIO;
 		} else if (!xml && !a->amz) {
 			req->err = -EPROTO;
-			msgf(req, "the endpoint's answer is not S3 (HTTP %ld, %s)",
-				 st, a->content_type[0] ? a->content_type :
-							  "no content type");
+			msgf(req,
+			     "the endpoint's answer is not S3 (HTTP %ld, %s)",
+			     st,
+			     a->content_type[0] ? a->content_type
+						: "no content type");
 		} else {
 			req->err = status_errno(req, st);
 			if (!req->message[0] && st == 400 &&
@@ -715,13 +726,13 @@ static void completed(struct client *cl, struct s3_req *req, CURLcode rc)
 	}
 
 	if (retry) {
-		uint64_t now = now_ms(), budget = req->retry_ms ?
-							  req->retry_ms :
-							  DEFAULT_RETRY_MS;
+		uint64_t now = now_ms(), budget = req->retry_ms
+							  ? req->retry_ms
+							  : DEFAULT_RETRY_MS;
 		uint64_t delay;
 
-		a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 :
-						BACKOFF_BASE_MS;
+		a->backoff_ms =
+			a->backoff_ms ? a->backoff_ms * 2 : BACKOFF_BASE_MS;
 		if (a->backoff_ms > BACKOFF_CAP_MS)
 			a->backoff_ms = BACKOFF_CAP_MS;
 		/* Full jitter: uniform in [0, backoff]. */
@@ -830,7 +841,8 @@ static void *event_thread(void *arg)
 		if (tmo < 0 || tmo > 1000)
 			tmo = 1000;
 		if (cl->timers) {
-			uint64_t due = ((struct attempt *)cl->timers->impl_)->due_ms;
+			uint64_t due =
+				((struct attempt *)cl->timers->impl_)->due_ms;
 
 			now = now_ms();
 			if (due <= now)
@@ -991,7 +1003,8 @@ static int parse_endpoint(struct client *cl, char *err, size_t errlen)
 		goto out;
 	}
 	if (strcmp(scheme, "http") && strcmp(scheme, "https")) {
-		snprintf(err, errlen, "endpoint must be http:// or https://: %s",
+		snprintf(err, errlen,
+			 "endpoint must be http:// or https://: %s",
 			 cl->cfg.endpoint);
 		goto out;
 	}
@@ -1060,7 +1073,8 @@ int s3_client_new(const struct s3_config *cfg, struct s3_client **out,
 	if (!cl->rnd)
 		cl->rnd = 1;
 	if (!cl->cfg.endpoint || !cl->cfg.region || !cl->cfg.access_key ||
-	    !cl->cfg.secret_key || (cfg->session_token && !cl->cfg.session_token) ||
+	    !cl->cfg.secret_key ||
+	    (cfg->session_token && !cl->cfg.session_token) ||
 	    (cfg->ca_file && !cl->cfg.ca_file)) {
 		snprintf(err, errlen, "out of memory");
 		client_free(cl);
@@ -1112,8 +1126,8 @@ static void run_done(struct s3_req *req)
 
 int s3_run(struct s3_client *c, struct s3_req *req)
 {
-	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-			    false };
+	struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+			   false};
 	void (*done)(struct s3_req *) = req->done;
 	void *priv = req->priv;
 
@@ -1167,7 +1181,8 @@ static int fail(struct s3_req *req, const char *what, char *err, size_t errlen)
 	char b[400];
 
 	if (err && errlen)
-		snprintf(err, errlen, "%s: %s", what, s3_strerror(req, b, sizeof(b)));
+		snprintf(err, errlen, "%s: %s", what,
+			 s3_strerror(req, b, sizeof(b)));
 	return req->err;
 }
 
@@ -1183,22 +1198,22 @@ void s3_objects_free(struct s3_object *objs, size_t n)
 int s3_list(struct s3_client *c, const char *bucket, const char *prefix,
 	    struct s3_object **objs, size_t *n, char *err, size_t errlen)
 {
-	struct s3_xml_list l = { 0 };
+	struct s3_xml_list l = {0};
 	char *token = NULL;
 	int r = 0;
 
 	*objs = NULL;
 	*n = 0;
 	do {
-		struct s3_req req = { .method = S3_GET, .bucket = bucket };
+		struct s3_req req = {.method = S3_GET, .bucket = bucket};
 		unsigned np = 0;
 
-		req.params[np++] = (struct s3_param){ "list-type", "2" };
+		req.params[np++] = (struct s3_param){"list-type", "2"};
 		if (prefix && *prefix)
-			req.params[np++] = (struct s3_param){ "prefix", prefix };
+			req.params[np++] = (struct s3_param){"prefix", prefix};
 		if (token)
 			req.params[np++] =
-				(struct s3_param){ "continuation-token", token };
+				(struct s3_param){"continuation-token", token};
 		req.nr_params = np;
 		r = s3_run(c, &req);
 		if (r) {
@@ -1210,17 +1225,18 @@ int s3_list(struct s3_client *c, const char *bucket, const char *prefix,
 		s3_req_reset(&req);
 		if (r) {
 			snprintf(err, errlen, "list: %s",
-				 r == -EPROTO ?
-					 "the answer is not an S3 ListBucketResult" :
-					 strerror(-r));
+				 r == -EPROTO ? "the answer is not an S3 "
+						"ListBucketResult"
+					      : strerror(-r));
 			break;
 		}
 		free(token);
 		token = l.next_token;
 		l.next_token = NULL;
 		if (l.truncated && !token) {
-			snprintf(err, errlen,
-				 "list: truncated without a continuation token");
+			snprintf(
+				err, errlen,
+				"list: truncated without a continuation token");
 			r = -EPROTO;
 			break;
 		}
@@ -1243,8 +1259,8 @@ int s3_delete_keys(struct s3_client *c, const char *bucket,
 
 	while (done < n) {
 		size_t batch = n - done > 1000 ? 1000 : n - done, i, nerr = 0;
-		struct s3_req req = { .method = S3_POST, .bucket = bucket };
-		struct s3_buf x = { 0 };
+		struct s3_req req = {.method = S3_POST, .bucket = bucket};
+		struct s3_buf x = {0};
 		struct iovec iov;
 		char first[400];
 		int r;
@@ -1269,7 +1285,7 @@ int s3_delete_keys(struct s3_client *c, const char *bucket,
 		req.iov = &iov;
 		req.iovcnt = 1;
 		req.content_type = "application/xml";
-		req.params[0] = (struct s3_param){ "delete", NULL };
+		req.params[0] = (struct s3_param){"delete", NULL};
 		req.nr_params = 1;
 		r = s3_run(c, &req);
 		free(x.data);
@@ -1282,13 +1298,15 @@ int s3_delete_keys(struct s3_client *c, const char *bucket,
 					 first, sizeof(first));
 		s3_req_reset(&req);
 		if (r) {
-			snprintf(err, errlen,
-				 "delete: the answer is not an S3 DeleteResult");
+			snprintf(
+				err, errlen,
+				"delete: the answer is not an S3 DeleteResult");
 			return r;
 		}
 		if (nerr) {
-			snprintf(err, errlen, "delete: %zu keys not deleted: %s",
-				 nerr, first);
+			snprintf(err, errlen,
+				 "delete: %zu keys not deleted: %s", nerr,
+				 first);
 			return -EIO;
 		}
 		done += batch;
@@ -1299,7 +1317,7 @@ int s3_delete_keys(struct s3_client *c, const char *bucket,
 int s3_head_bucket(struct s3_client *c, const char *bucket, char *err,
 		   size_t errlen)
 {
-	struct s3_req req = { .method = S3_HEAD, .bucket = bucket };
+	struct s3_req req = {.method = S3_HEAD, .bucket = bucket};
 	int r = s3_run(c, &req);
 
 	if (r && r != -EPROTO && req.http_status && !req.code[0]) {
@@ -1307,10 +1325,10 @@ int s3_head_bucket(struct s3_client *c, const char *bucket, char *err,
 		 * A HEAD's error has no body: ask again with a GET (a listing
 		 * of no keys) to get S3's code and message for the user.
 		 */
-		struct s3_req g = { .method = S3_GET, .bucket = bucket };
+		struct s3_req g = {.method = S3_GET, .bucket = bucket};
 
-		g.params[0] = (struct s3_param){ "list-type", "2" };
-		g.params[1] = (struct s3_param){ "max-keys", "0" };
+		g.params[0] = (struct s3_param){"list-type", "2"};
+		g.params[1] = (struct s3_param){"max-keys", "0"};
 		g.nr_params = 2;
 		if (s3_run(c, &g) && g.code[0]) {
 			s3_req_reset(&req);
@@ -1330,17 +1348,18 @@ int s3_create_bucket(struct s3_client *c, const char *bucket, char *err,
 		     size_t errlen)
 {
 	struct client *cl = (struct client *)c;
-	struct s3_req req = { .method = S3_PUT, .bucket = bucket };
+	struct s3_req req = {.method = S3_PUT, .bucket = bucket};
 	char *body = NULL;
 	struct iovec iov;
 	int r;
 
 	/* Outside us-east-1, S3 wants the region in the body. */
 	if (c->ops == &client_ops && strcmp(cl->cfg.region, "us-east-1")) {
-		if (asprintf(&body,
-			     "<CreateBucketConfiguration><LocationConstraint>%s"
-			     "</LocationConstraint></CreateBucketConfiguration>",
-			     cl->cfg.region) < 0) {
+		if (asprintf(
+			    &body,
+			    "<CreateBucketConfiguration><LocationConstraint>%s"
+			    "</LocationConstraint></CreateBucketConfiguration>",
+			    cl->cfg.region) < 0) {
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}

@@ -46,7 +46,9 @@ static int read_credentials(struct s3_config *c, char *err, size_t errlen)
 
 		if (!home || asprintf(&dflt, "%s/.aws/credentials", home) < 0) {
 			snprintf(err, errlen,
-				 "no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or write ~/.aws/credentials");
+				 "no S3 credentials found: set "
+				 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+				 "or write ~/.aws/credentials");
 			return -1;
 		}
 		path = dflt;
@@ -55,7 +57,9 @@ static int read_credentials(struct s3_config *c, char *err, size_t errlen)
 	if (!f) {
 		if (errno == ENOENT && dflt)
 			snprintf(err, errlen,
-				 "no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or write %s",
+				 "no S3 credentials found: set "
+				 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+				 "or write %s",
 				 path);
 		else
 			snprintf(err, errlen, "cannot read %s: %s", path,
@@ -103,7 +107,8 @@ static int read_credentials(struct s3_config *c, char *err, size_t errlen)
 	if (!c->access_key || !c->secret_key || !*c->access_key ||
 	    !*c->secret_key) {
 		snprintf(err, errlen,
-			 "profile [%s] in %s has no aws_access_key_id or aws_secret_access_key",
+			 "profile [%s] in %s has no aws_access_key_id or "
+			 "aws_secret_access_key",
 			 profile, path);
 		free(dflt);
 		return -1;
@@ -134,7 +139,8 @@ int s3_config_load(struct s3_config *c, const char *endpoint, char *err,
 		goto oom;
 	/* Virtual-hosted for AWS itself, path style for everything else. */
 	c->path_style = !strstr(c->endpoint, ".amazonaws.com");
-	if (env("AWS_CA_BUNDLE") && !(c->ca_file = strdup(env("AWS_CA_BUNDLE"))))
+	if (env("AWS_CA_BUNDLE") &&
+	    !(c->ca_file = strdup(env("AWS_CA_BUNDLE"))))
 		goto oom;
 
 	ak = env("AWS_ACCESS_KEY_ID");
@@ -142,8 +148,10 @@ int s3_config_load(struct s3_config *c, const char *endpoint, char *err,
 	if (ak || sk) {
 		if (!ak || !sk) {
 			snprintf(err, errlen, "%s is set but %s is not",
-				 ak ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-				 ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+				 ak ? "AWS_ACCESS_KEY_ID"
+				    : "AWS_SECRET_ACCESS_KEY",
+				 ak ? "AWS_SECRET_ACCESS_KEY"
+				    : "AWS_ACCESS_KEY_ID");
 			s3_config_free(c);
 			return -1;
 		}

@@ -151,7 +151,7 @@ static void err_end(struct xp *x, const char *text)
 int s3_xml_error(const char *body, size_t len, char *code, size_t codelen,
 		 char *msg, size_t msglen)
 {
-	struct err_ctx e = { code, msg, codelen, msglen, false };
+	struct err_ctx e = {code, msg, codelen, msglen, false};
 	struct xp x;
 
 	copy(code, codelen, "");
@@ -228,7 +228,7 @@ static void list_end(struct xp *x, const char *text)
 
 int s3_xml_list_page(const char *body, size_t len, struct s3_xml_list *l)
 {
-	struct list_ctx c = { .l = l };
+	struct list_ctx c = {.l = l};
 	struct xp x;
 	int r;
 
@@ -282,7 +282,7 @@ static void del_end(struct xp *x, const char *text)
 int s3_xml_delete_result(const char *body, size_t len, size_t *nerrors,
 			 char *first, size_t firstlen)
 {
-	struct del_ctx d = { .first = first, .firstlen = firstlen };
+	struct del_ctx d = {.first = first, .firstlen = firstlen};
 	struct xp x;
 	int r;
 
@@ -304,8 +304,10 @@ char *s3_xml_escape(const char *s)
 	char *o, *q;
 
 	for (p = s; *p; p++)
-		n += *p == '&' ? 5 : (*p == '<' || *p == '>') ? 4 :
-		     (*p == '"' || *p == '\'') ? 6 : 1;
+		n += *p == '&'			 ? 5
+		     : (*p == '<' || *p == '>')	 ? 4
+		     : (*p == '"' || *p == '\'') ? 6
+						 : 1;
 	o = malloc(n + 1);
 	if (!o)
 		return NULL;
@@ -313,11 +315,21 @@ char *s3_xml_escape(const char *s)
 		const char *e = NULL;
 
 		switch (*p) {
-		case '&': e = "&amp;"; break;
-		case '<': e = "&lt;"; break;
-		case '>': e = "&gt;"; break;
-		case '"': e = "&quot;"; break;
-		case '\'': e = "&apos;"; break;
+		case '&':
+			e = "&amp;";
+			break;
+		case '<':
+			e = "&lt;";
+			break;
+		case '>':
+			e = "&gt;";
+			break;
+		case '"':
+			e = "&quot;";
+			break;
+		case '\'':
+			e = "&apos;";
+			break;
 		}
 		if (e) {
 			size_t l = strlen(e);

@@ -86,7 +86,7 @@ static void sb_encode(struct sb *b, const char *s, bool keep_slash)
 		if (unreserved(c) || (keep_slash && c == '/')) {
 			sb_chr(b, (char)c);
 		} else {
-			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
+			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
 
 			sb_add(b, e, 3);
 		}
@@ -95,7 +95,7 @@ static void sb_encode(struct sb *b, const char *s, bool keep_slash)
 
 char *sigv4_uri_encode(const char *s, bool keep_slash)
 {
-	struct sb b = { 0 };
+	struct sb b = {0};
 
 	sb_encode(&b, s, keep_slash);
 	return sb_take(&b);
@@ -117,7 +117,7 @@ static int cmp_param(const void *a, const void *b)
 char *sigv4_query(const struct s3_param *params, unsigned n)
 {
 	struct enc_param *e;
-	struct sb b = { 0 };
+	struct sb b = {0};
 	unsigned i;
 	bool oom = false;
 
@@ -190,7 +190,7 @@ void sigv4_sha256_iov_hex(const struct iovec *iov, unsigned iovcnt,
 
 void sigv4_sha256_hex(const void *data, size_t len, char hex[65])
 {
-	struct iovec v = { .iov_base = (void *)data, .iov_len = len };
+	struct iovec v = {.iov_base = (void *)data, .iov_len = len};
 
 	sigv4_sha256_iov_hex(&v, 1, hex);
 }
@@ -254,7 +254,7 @@ static char *lower(const char *s)
 int sigv4_sign(const struct sigv4_req *r, struct sigv4_out *out)
 {
 	struct hdr h[SIGV4_MAX_HEADERS];
-	struct sb creq = { 0 }, sh = { 0 }, sts = { 0 }, auth = { 0 };
+	struct sb creq = {0}, sh = {0}, sts = {0}, auth = {0};
 	unsigned char k[32], k2[32], sig[32];
 	char date[9], hash[65], *q = NULL;
 	unsigned i, nh = r->nr_headers;

@@ -13,7 +13,7 @@
 #include "s3.h"
 
 struct sigv4_header {
-	const char *name; /* any case; lowercased for signing */
+	const char *name;  /* any case; lowercased for signing */
 	const char *value; /* trimmed, inner runs of spaces collapsed */
 };
 
@@ -26,8 +26,10 @@ struct sigv4_req {
 	/* Every header to sign, host and x-amz-date included; unique names. */
 	const struct sigv4_header *headers;
 	unsigned nr_headers;
-	const char *payload_hash; /* hex SHA-256 of the body, or UNSIGNED-PAYLOAD */
-	const char *amz_date;	  /* "20150830T123600Z" (its first 8 chars: the scope date) */
+	const char *
+		payload_hash; /* hex SHA-256 of the body, or UNSIGNED-PAYLOAD */
+	const char *
+		amz_date; /* "20150830T123600Z" (its first 8 chars: the scope date) */
 	const char *region;
 	const char *service; /* "s3" */
 	const char *access_key;
@@ -66,7 +68,7 @@ void sigv4_sha256_iov_hex(const struct iovec *iov, unsigned iovcnt,
 			  char hex[65]);
 
 /* The SHA-256 of an empty body, which every GET/HEAD/DELETE signs. */
-#define SIGV4_EMPTY_SHA256 \
+#define SIGV4_EMPTY_SHA256                                                     \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 #endif /* BS3_SIGV4_H */

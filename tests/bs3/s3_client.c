@@ -150,7 +150,7 @@ static unsigned put_many(struct s3_client *c, const char *prefix, unsigned n,
 {
 	struct s3_req *r = calloc(n, sizeof(*r));
 	struct iovec *v = calloc(n, sizeof(*v));
-	char (*keys)[64] = calloc(n, 64);
+	char(*keys)[64] = calloc(n, 64);
 	char *data = malloc(size * n + 1);
 	unsigned i;
 
@@ -163,10 +163,14 @@ static unsigned put_many(struct s3_client *c, const char *prefix, unsigned n,
 		fill(data + size * i, size, i + 7);
 		v[i].iov_base = data + size * i;
 		v[i].iov_len = size;
-		r[i] = (struct s3_req){ .method = S3_PUT, .bucket = bucket,
-					.key = keys[i], .iov = &v[i],
-					.iovcnt = 1, .retry_ms = retry_ms,
-					.done = batch_done, .priv = b };
+		r[i] = (struct s3_req){.method = S3_PUT,
+				       .bucket = bucket,
+				       .key = keys[i],
+				       .iov = &v[i],
+				       .iovcnt = 1,
+				       .retry_ms = retry_ms,
+				       .done = batch_done,
+				       .priv = b};
 	}
 	for (i = 0; i < n; i++)
 		s3_submit(c, &r[i]);
@@ -181,16 +185,18 @@ static unsigned put_many(struct s3_client *c, const char *prefix, unsigned n,
 }
 
 /* GET PREFIX%05u back and compare; returns how many differ. */
-static unsigned verify_many(struct s3_client *c, const char *prefix,
-			    unsigned n, size_t size)
+static unsigned verify_many(struct s3_client *c, const char *prefix, unsigned n,
+			    size_t size)
 {
 	char *want = malloc(size), *got = malloc(size + 1), key[64];
 	unsigned i, bad = 0;
 
 	for (i = 0; i < n; i++) {
-		struct s3_req r = { .method = S3_GET, .bucket = bucket,
-				    .key = key, .rbuf = got,
-				    .rbuf_len = size + 1 };
+		struct s3_req r = {.method = S3_GET,
+				   .bucket = bucket,
+				   .key = key,
+				   .rbuf = got,
+				   .rbuf_len = size + 1};
 
 		snprintf(key, sizeof(key), "%s%05u", prefix, i);
 		fill(want, size, i + 7);
@@ -230,7 +236,7 @@ static void *html_server(void *arg)
 
 static int listen_local(int *port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t len = sizeof(a);
 	int s = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -249,12 +255,15 @@ static void test_basic(struct s3_client *c)
 	enum { N = 1000003 };
 	char *data = malloc(N), *back = malloc(N + 10), md5[33], err[400];
 	struct iovec v[3] = {
-		{ .iov_base = data, .iov_len = 4096 },
-		{ .iov_base = data + 4096, .iov_len = 1 },
-		{ .iov_base = data + 4097, .iov_len = N - 4097 },
+		{.iov_base = data, .iov_len = 4096},
+		{.iov_base = data + 4096, .iov_len = 1},
+		{.iov_base = data + 4097, .iov_len = N - 4097},
 	};
-	struct s3_req r = { .method = S3_PUT, .bucket = bucket, .key = "obj/a b&c",
-			    .iov = v, .iovcnt = 3 };
+	struct s3_req r = {.method = S3_PUT,
+			   .bucket = bucket,
+			   .key = "obj/a b&c",
+			   .iov = v,
+			   .iovcnt = 3};
 	char put_etag[80];
 	int e;
 
@@ -267,28 +276,33 @@ static void test_basic(struct s3_client *c)
 	snprintf(put_etag, sizeof(put_etag), "%s", r.etag);
 	s3_req_reset(&r);
 
-	r = (struct s3_req){ .method = S3_GET, .bucket = bucket,
-			     .key = "obj/a b&c", .rbuf = back,
-			     .rbuf_len = N + 10 };
+	r = (struct s3_req){.method = S3_GET,
+			    .bucket = bucket,
+			    .key = "obj/a b&c",
+			    .rbuf = back,
+			    .rbuf_len = N + 10};
 	e = s3_run(c, &r);
 	check(!e && r.got == N && !memcmp(back, data, N) &&
 		      r.object_size == N && !strcmp(r.etag, put_etag),
-	      "get into a buffer, byte-equal", "err %d got %zu size %llu",
-	      e, r.got, (unsigned long long)r.object_size);
+	      "get into a buffer, byte-equal", "err %d got %zu size %llu", e,
+	      r.got, (unsigned long long)r.object_size);
 	s3_req_reset(&r);
 
-	r = (struct s3_req){ .method = S3_GET, .bucket = bucket,
-			     .key = "obj/a b&c" };
+	r = (struct s3_req){
+		.method = S3_GET, .bucket = bucket, .key = "obj/a b&c"};
 	e = s3_run(c, &r);
 	check(!e && r.body.len == N && !memcmp(r.body.data, data, N),
 	      "get into a growable body", "err %d len %zu", e, r.body.len);
 	s3_req_reset(&r);
 
 	memset(back, 0, N);
-	r = (struct s3_req){ .method = S3_GET, .bucket = bucket,
-			     .key = "obj/a b&c", .rbuf = back,
-			     .rbuf_len = 5000, .range_off = 777777,
-			     .range_len = 5000 };
+	r = (struct s3_req){.method = S3_GET,
+			    .bucket = bucket,
+			    .key = "obj/a b&c",
+			    .rbuf = back,
+			    .rbuf_len = 5000,
+			    .range_off = 777777,
+			    .range_len = 5000};
 	e = s3_run(c, &r);
 	check(!e && r.got == 5000 && !memcmp(back, data + 777777, 5000) &&
 		      r.object_size == N && r.http_status == 206,
@@ -296,47 +310,52 @@ static void test_basic(struct s3_client *c)
 	      (unsigned long long)r.object_size, r.http_status);
 	s3_req_reset(&r);
 
-	r = (struct s3_req){ .method = S3_GET, .bucket = bucket,
-			     .key = "obj/a b&c", .rbuf = back,
-			     .rbuf_len = 1000 };
+	r = (struct s3_req){.method = S3_GET,
+			    .bucket = bucket,
+			    .key = "obj/a b&c",
+			    .rbuf = back,
+			    .rbuf_len = 1000};
 	e = s3_run(c, &r);
 	check(e == -EOVERFLOW, "get into a short buffer fails with EOVERFLOW",
 	      "err %d", e);
 	s3_req_reset(&r);
 
-	r = (struct s3_req){ .method = S3_HEAD, .bucket = bucket,
-			     .key = "obj/a b&c" };
+	r = (struct s3_req){
+		.method = S3_HEAD, .bucket = bucket, .key = "obj/a b&c"};
 	e = s3_run(c, &r);
 	check(!e && r.object_size == N && !strcmp(r.etag, md5),
 	      "head: size and etag", "err %d size %llu etag %s", e,
 	      (unsigned long long)r.object_size, r.etag);
 	s3_req_reset(&r);
 
-	r = (struct s3_req){ .method = S3_GET, .bucket = bucket,
-			     .key = "obj/missing" };
+	r = (struct s3_req){
+		.method = S3_GET, .bucket = bucket, .key = "obj/missing"};
 	e = s3_run(c, &r);
 	check(e == -ENOENT && !strcmp(r.code, "NoSuchKey") &&
 		      r.http_status == 404,
 	      "missing key is ENOENT (NoSuchKey)", "err %d code %s", e, r.code);
 	s3_req_reset(&r);
 
-	r = (struct s3_req){ .method = S3_HEAD, .bucket = bucket,
-			     .key = "obj/missing" };
+	r = (struct s3_req){
+		.method = S3_HEAD, .bucket = bucket, .key = "obj/missing"};
 	e = s3_run(c, &r);
 	check(e == -ENOENT, "head of a missing key is ENOENT", "err %d", e);
 	s3_req_reset(&r);
 
 	/* Conditional create: servers without it (Swift: 501) say ENOTSUP. */
-	r = (struct s3_req){ .method = S3_PUT, .bucket = bucket,
-			     .key = "obj/cond", .iov = v, .iovcnt = 1,
-			     .if_none_match = true };
+	r = (struct s3_req){.method = S3_PUT,
+			    .bucket = bucket,
+			    .key = "obj/cond",
+			    .iov = v,
+			    .iovcnt = 1,
+			    .if_none_match = true};
 	e = s3_run(c, &r);
 	check(e == 0 || e == -ENOTSUP, "if-none-match put: stored or ENOTSUP",
 	      "err %d %s", e, s3_strerror(&r, err, sizeof(err)));
 	s3_req_reset(&r);
 
-	r = (struct s3_req){ .method = S3_DELETE, .bucket = bucket,
-			     .key = "obj/cond" };
+	r = (struct s3_req){
+		.method = S3_DELETE, .bucket = bucket, .key = "obj/cond"};
 	e = s3_run(c, &r);
 	check(!e, "delete one key", "err %d", e);
 	s3_req_reset(&r);
@@ -400,7 +419,7 @@ static void test_list_delete(struct s3_client *c)
 	      n, n ? o[0].key : "");
 	s3_objects_free(o, n);
 	{
-		const char *k[] = { "obj/a b&c", "obj/never-existed" };
+		const char *k[] = {"obj/a b&c", "obj/never-existed"};
 
 		e = s3_delete_keys(c, bucket, k, 2, err, sizeof(err));
 		check(!e, "multi-delete of an escaped and a missing key",
@@ -421,11 +440,12 @@ static void test_errors(const char *endpoint, int port)
 	check(e == -ENXIO && strstr(err, "NoSuchBucket"),
 	      "missing bucket is ENXIO with a clear message", "err %d: %s", e,
 	      err);
-	r = (struct s3_req){ .method = S3_GET, .bucket = "bs3-no-such-bucket-here",
-			     .key = "k" };
+	r = (struct s3_req){.method = S3_GET,
+			    .bucket = "bs3-no-such-bucket-here",
+			    .key = "k"};
 	e = s3_run(c, &r);
-	check(e == -ENXIO, "get from a missing bucket is ENXIO", "err %d %s",
-	      e, r.code);
+	check(e == -ENXIO, "get from a missing bucket is ENXIO", "err %d %s", e,
+	      r.code);
 	s3_req_reset(&r);
 	s3_client_free(c);
 
@@ -433,7 +453,7 @@ static void test_errors(const char *endpoint, int port)
 	e = s3_head_bucket(c, bucket, err, sizeof(err));
 	check(e == -EACCES && strstr(err, "SignatureDoesNotMatch"),
 	      "wrong secret is EACCES", "err %d: %s", e, err);
-	r = (struct s3_req){ .method = S3_GET, .bucket = bucket, .key = "k" };
+	r = (struct s3_req){.method = S3_GET, .bucket = bucket, .key = "k"};
 	e = s3_run(c, &r);
 	check(e == -EACCES, "get with a wrong secret is EACCES", "err %d", e);
 	s3_req_reset(&r);
@@ -449,8 +469,8 @@ static void test_errors(const char *endpoint, int port)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port + 1);
 	c = client_with(url, NULL, NULL, 0, 0);
 	e = s3_head_bucket(c, bucket, err, sizeof(err));
-	check(e == -EPROTO, "swift object port is not S3: EPROTO",
-	      "err %d: %s", e, err);
+	check(e == -EPROTO, "swift object port is not S3: EPROTO", "err %d: %s",
+	      e, err);
 	s3_client_free(c);
 
 	ls = listen_local(&hport);
@@ -461,7 +481,7 @@ static void test_errors(const char *endpoint, int port)
 	e = s3_head_bucket(c, bucket, err, sizeof(err));
 	check(e == -EPROTO && strstr(err, "not S3"),
 	      "an HTML server is not S3: EPROTO", "err %d: %s", e, err);
-	r = (struct s3_req){ .method = S3_GET, .bucket = bucket, .key = "k" };
+	r = (struct s3_req){.method = S3_GET, .bucket = bucket, .key = "k"};
 	e = s3_run(c, &r);
 	check(e == -EPROTO, "get from an HTML server is EPROTO", "err %d", e);
 	s3_req_reset(&r);
@@ -474,8 +494,10 @@ static void test_errors(const char *endpoint, int port)
 	ls = listen_local(&hport);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", hport);
 	c = client_with(url, NULL, NULL, 0, 1000);
-	r = (struct s3_req){ .method = S3_GET, .bucket = bucket, .key = "k",
-			     .retry_ms = 1500 };
+	r = (struct s3_req){.method = S3_GET,
+			    .bucket = bucket,
+			    .key = "k",
+			    .retry_ms = 1500};
 	e = s3_run(c, &r);
 	check(e == -EIO && r.retries > 0 && strstr(r.message, "connect"),
 	      "connection refused: error after a short retry budget",

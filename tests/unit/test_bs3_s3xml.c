@@ -24,16 +24,16 @@ static void error_doc(void **state)
 	static const char plain[] = "Bad Request";
 	char code[64], msg[256], tiny[8];
 
-	assert_int_equal(s3_xml_error(ok, LEN(ok), code, sizeof(code), msg,
-				      sizeof(msg)),
-			 0);
+	assert_int_equal(
+		s3_xml_error(ok, LEN(ok), code, sizeof(code), msg, sizeof(msg)),
+		0);
 	assert_string_equal(code, "NoSuchKey");
 	assert_string_equal(msg,
 			    "The specified key does not exist & never did.");
 	/* Truncated to fit, still terminated. */
-	assert_int_equal(s3_xml_error(ok, LEN(ok), tiny, sizeof(tiny), msg,
-				      sizeof(msg)),
-			 0);
+	assert_int_equal(
+		s3_xml_error(ok, LEN(ok), tiny, sizeof(tiny), msg, sizeof(msg)),
+		0);
 	assert_string_equal(tiny, "NoSuchK");
 	assert_int_equal(s3_xml_error(html, LEN(html), code, sizeof(code), msg,
 				      sizeof(msg)),
@@ -41,12 +41,12 @@ static void error_doc(void **state)
 	assert_int_equal(s3_xml_error(plain, LEN(plain), code, sizeof(code),
 				      msg, sizeof(msg)),
 			 -1);
-	assert_int_equal(s3_xml_error(ok, 40, code, sizeof(code), msg,
-				      sizeof(msg)),
-			 -1); /* torn */
-	assert_int_equal(s3_xml_error(NULL, 0, code, sizeof(code), msg,
-				      sizeof(msg)),
-			 -1);
+	assert_int_equal(
+		s3_xml_error(ok, 40, code, sizeof(code), msg, sizeof(msg)),
+		-1); /* torn */
+	assert_int_equal(
+		s3_xml_error(NULL, 0, code, sizeof(code), msg, sizeof(msg)),
+		-1);
 }
 
 static const char page1[] =
@@ -60,14 +60,13 @@ static const char page1[] =
 	"<Contents><Key>v/b</Key><Size>0</Size><ETag>\"ff\"</ETag>"
 	"<Owner><ID>x</ID><DisplayName>y</DisplayName></Owner></Contents>"
 	"</ListBucketResult>";
-static const char page2[] =
-	"<ListBucketResult><IsTruncated>false</IsTruncated>"
-	"<Contents><Key>v/c</Key><Size>12</Size></Contents>"
-	"</ListBucketResult>";
+static const char page2[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+			    "<Contents><Key>v/c</Key><Size>12</Size></Contents>"
+			    "</ListBucketResult>";
 
 static void list_pages(void **state)
 {
-	struct s3_xml_list l = { 0 };
+	struct s3_xml_list l = {0};
 
 	assert_int_equal(s3_xml_list_page(page1, LEN(page1), &l), 0);
 	assert_true(l.truncated);
@@ -93,7 +92,7 @@ static void list_not_s3(void **state)
 	static const char err[] = "<Error><Code>AccessDenied</Code></Error>";
 	static const char html[] = "<html><p>hi</p></html>";
 	static const char torn[] = "<ListBucketResult><Contents><Key>a";
-	struct s3_xml_list l = { 0 };
+	struct s3_xml_list l = {0};
 
 	assert_int_equal(s3_xml_list_page(err, LEN(err), &l), -EPROTO);
 	assert_int_equal(s3_xml_list_page(html, LEN(html), &l), -EPROTO);
@@ -106,30 +105,33 @@ static void list_not_s3(void **state)
 static void delete_result(void **state)
 {
 	static const char ok[] =
-		"<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		"<DeleteResult "
+		"xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
 		"<Deleted><Key>a</Key></Deleted>"
-		"<Error><Key>gone</Key><Code>NoSuchKey</Code><Message>m</Message></Error>"
+		"<Error><Key>gone</Key><Code>NoSuchKey</Code><Message>m</"
+		"Message></Error>"
 		"</DeleteResult>";
 	static const char bad[] =
 		"<DeleteResult>"
-		"<Error><Key>k1</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
-		"<Error><Key>k2</Key><Code>InternalError</Code><Message>x</Message></Error>"
+		"<Error><Key>k1</Key><Code>AccessDenied</Code><Message>Access "
+		"Denied</Message></Error>"
+		"<Error><Key>k2</Key><Code>InternalError</Code><Message>x</"
+		"Message></Error>"
 		"</DeleteResult>";
 	char first[256];
 	size_t n = 99;
 
-	assert_int_equal(s3_xml_delete_result(ok, LEN(ok), &n, first,
-					      sizeof(first)),
-			 0);
+	assert_int_equal(
+		s3_xml_delete_result(ok, LEN(ok), &n, first, sizeof(first)), 0);
 	assert_int_equal(n, 0); /* NoSuchKey: already deleted */
-	assert_int_equal(s3_xml_delete_result(bad, LEN(bad), &n, first,
-					      sizeof(first)),
-			 0);
+	assert_int_equal(
+		s3_xml_delete_result(bad, LEN(bad), &n, first, sizeof(first)),
+		0);
 	assert_int_equal(n, 2);
 	assert_string_equal(first, "k1: AccessDenied: Access Denied");
-	assert_int_equal(s3_xml_delete_result("<x/>", 4, &n, first,
-					      sizeof(first)),
-			 -EPROTO);
+	assert_int_equal(
+		s3_xml_delete_result("<x/>", 4, &n, first, sizeof(first)),
+		-EPROTO);
 }
 
 static void escape(void **state)
@@ -146,10 +148,8 @@ static void escape(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(error_doc),
-		cmocka_unit_test(list_pages),
-		cmocka_unit_test(list_not_s3),
-		cmocka_unit_test(delete_result),
+		cmocka_unit_test(error_doc),   cmocka_unit_test(list_pages),
+		cmocka_unit_test(list_not_s3), cmocka_unit_test(delete_result),
 		cmocka_unit_test(escape),
 	};
 
