@@ -85,7 +85,12 @@ struct s3_req {
 	const struct iovec *iov;
 	unsigned iovcnt;
 	const char *content_type; /* NULL: none */
-	bool if_none_match;	  /* PUT: If-None-Match: * (create only) */
+	/*
+	 * PUT: If-None-Match: * (create only).  Swift's s3api answers 501
+	 * (-ENOTSUP).  A retried attempt can get -EEXIST for the request's own
+	 * earlier attempt that was stored but whose answer was lost.
+	 */
+	bool if_none_match;
 	/* GET: a byte range (len 0: the whole object) */
 	uint64_t range_off;
 	uint64_t range_len;
@@ -175,7 +180,10 @@ static inline void s3_stats(struct s3_client *c, struct s3_stats *st)
 	c->ops->stats(c, st);
 }
 
-/* Submit and wait (from any thread but the client's own). Returns req->err. */
+/*
+ * Submit and wait (from any thread but the client's own). Returns req->err.
+ * req->done and req->priv are borrowed and restored; done() is not called.
+ */
 int s3_run(struct s3_client *c, struct s3_req *req);
 
 /* Free req->body and clear the outputs, so the request can be reused. */

@@ -47,8 +47,9 @@ DIR=$(cd "$DIR" && pwd)
 # The port of a running instance is recorded, so env/stop need only --dir.
 [ "$cmd" != start ] && [ -f "$DIR/run/port" ] && PORT=$(cat "$DIR/run/port")
 
+# Something accepts connections there (bash's /dev/tcp: no iproute2 needed).
 port_busy() {
-	ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 pid_alive() {

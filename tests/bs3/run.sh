@@ -32,7 +32,7 @@ trap 'scripts/s3-server.sh stop --dir "$DIR" >/dev/null 2>&1' EXIT
 busy() {
 	local p
 	for p in $(seq "$1" $(($1 + 4))); do
-		ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && return 0
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && return 0
 	done
 	return 1
 }
