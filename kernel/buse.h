@@ -121,6 +121,7 @@ struct buse_dev {
 	atomic64_t wb_seq;	/* last seq given to a logged write */
 	struct delayed_work wb_work; /* fails queues whose log never drains */
 	unsigned long wb_error;	/* bit 0: a logged write failed */
+	atomic_t wb_lost;	/* logged writes dropped unapplied, ever */
 	spinlock_t park_lock;
 	struct list_head parked; /* requests waiting for writes to apply */
 	atomic_t dirty[1 << BUSE_DIRTY_BITS]; /* unapplied writes per chunk */
@@ -150,9 +151,12 @@ bool buse_wb_queue_rq(struct buse_queue *q, struct request *rq, int op,
 		      u16 flags, blk_status_t *sts);
 bool buse_wb_ack(struct buse_queue *q, u32 idx, u32 cookie, s32 status);
 void buse_wb_release(struct buse_dev *dev);
-void buse_wb_abort(struct buse_queue *q, bool lost);
+u32 buse_wb_abort(struct buse_queue *q, bool lost);
 void buse_wb_replay(struct buse_queue *q);
-u64 buse_wb_watermark(struct buse_dev *dev);
+u64 buse_wb_applied(struct buse_dev *dev);
+bool buse_wb_want_met(struct buse_queue *q);
+void buse_wb_sync(struct buse_dev *dev);
+bool buse_wb_drain(struct buse_dev *dev);
 bool buse_wb_timeout(struct buse_dev *dev, struct request *rq);
 void buse_wb_expire_work(struct work_struct *work);
 bool buse_wb_flush_failed(struct buse_dev *dev);

@@ -121,6 +121,12 @@ static int buse_check_params(struct buse_dev_params *p)
 	if (p->timeout_ms < 100 || p->timeout_ms > BUSE_MAX_TIMEOUT_MS)
 		return -EINVAL;
 
+	/*
+	 * A write-back disk has a volatile cache whatever the driver says:
+	 * only a flush waits for the log to apply and reports lost writes.
+	 */
+	if (p->flags & BUSE_F_WRITE_BACK)
+		p->flags |= BUSE_F_FLUSH | BUSE_F_FUA;
 	if (!(p->flags & BUSE_F_WRITE_BACK))
 		p->log_bytes = 0;
 	else if (!p->log_bytes)
@@ -417,13 +423,12 @@ int buse_dev_attach(struct buse_queue_attach *a)
 	a->data_size = (u64)dev->params.queue_depth * q->slot_size;
 	a->slot_size = q->slot_size;
 	if (q->recs) {
-		u64 wm = buse_wb_watermark(dev);
+		u64 applied = buse_wb_applied(dev);
 
 		a->log_off = q->log_off;
 		a->log_size = q->log_size;
 		a->log_recs = q->nr_recs;
-		a->wb_seq_base = wm == U64_MAX ? atomic64_read(&dev->wb_seq) :
-			wm - 1;
+		a->wb_seq_base = applied - 1;
 	}
 	for_each_possible_cpu(cpu) {
 		if (cpu < BUSE_MAX_CPU_WORDS * 64 &&
@@ -470,13 +475,17 @@ int buse_dev_start(u32 id)
 /*
  * Remove the disk first, while the daemon still serves it, so cached data
  * is written back; a dead daemon fails requests at once and a hung one is
- * cut off by the request timeout, so this cannot hang forever.  Then release
- * the daemon's queue threads and drop the table's reference.
+ * cut off by the request timeout, so this cannot hang forever.  In
+ * write-back mode, wait for the log to drain too.  Then release the
+ * daemon's queue threads and drop the table's reference.  Returns -EIO if
+ * logged writes were lost meanwhile (the device is gone all the same).
  */
 int buse_dev_remove(struct buse_dev *dev)
 {
+	bool wb = dev->params.flags & BUSE_F_WRITE_BACK;
 	unsigned long next;
 	unsigned int i;
+	int lost;
 
 	mutex_lock(&dev->lock);
 	if (dev->deleting) {
@@ -484,13 +493,24 @@ int buse_dev_remove(struct buse_dev *dev)
 		return -ENOENT;
 	}
 	WRITE_ONCE(dev->deleting, true);
+	lost = atomic_read(&dev->wb_lost);
 	/* Requests waiting for a daemon that may never come fail now. */
 	for (i = 0; i < dev->params.nr_queues; i++)
 		buse_queue_expire(&dev->queues[i], &next, true);
-	if (dev->started)
+	if (dev->started) {
+		if (wb)
+			buse_wb_sync(dev);
 		del_gendisk(dev->disk);
+	}
+	/*
+	 * Logged writes are complete for the application: the queues stay
+	 * served until the driver has them all.
+	 */
+	if (wb)
+		buse_wb_drain(dev);
 	for (i = 0; i < dev->params.nr_queues; i++)
 		buse_queue_shutdown(&dev->queues[i]);
+	lost = atomic_read(&dev->wb_lost) - lost;
 	mutex_unlock(&dev->lock);
 
 	/* Whoever set deleting removes the id, so it still maps to us. */
@@ -499,7 +519,8 @@ int buse_dev_remove(struct buse_dev *dev)
 	mutex_unlock(&buse_idr_lock);
 
 	buse_dev_put(dev);	/* the table's reference */
-	return 0;
+	/* The device is gone either way; say that writes were lost. */
+	return lost ? -EIO : 0;
 }
 
 int buse_dev_del(u32 id)

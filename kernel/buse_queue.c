@@ -452,7 +452,8 @@ void buse_queue_shutdown(struct buse_queue *q)
 	spin_lock(&q->sq_lock);
 	q->shutdown = true;
 	spin_unlock(&q->sq_lock);
-	buse_abort_inflight(q, false);
+	/* After buse_wb_drain(): logged writes left now are lost. */
+	buse_abort_inflight(q, true);
 	wake_up_all(&q->wait);
 }
 
@@ -479,7 +480,8 @@ static long buse_queue_sync(struct buse_queue *q, unsigned long flags)
 	if (flags & BUSE_SYNC_WAIT) {
 		ret = wait_event_interruptible(q->wait, buse_sq_pending(q) ||
 					       READ_ONCE(q->shutdown) ||
-					       READ_ONCE(q->dead));
+					       READ_ONCE(q->dead) ||
+					       buse_wb_want_met(q));
 		if (ret)
 			return ret;
 	}
@@ -660,6 +662,8 @@ int buse_queue_open_fd(struct buse_queue *q)
 	q->attached = true;
 	spin_unlock(&q->sq_lock);
 	mutex_unlock(&q->cq_lock);
+	if (was_orphaned && q->recs)
+		buse_wb_release(q->dev);
 	q->dev->nr_attached++;
 	kref_get(&q->dev->ref);
 

@@ -29,8 +29,11 @@
  * request parked with need_seq may go once need_seq < watermark.
  */
 #include <linux/blk-mq.h>
+#include <linux/blkdev.h>
+#include <linux/delay.h>
 #include <linux/hash.h>
 #include <linux/module.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 
 #include "buse.h"
@@ -39,6 +42,11 @@ bool buse_wb_unordered;
 module_param_named(wb_unordered, buse_wb_unordered, bool, 0644);
 MODULE_PARM_DESC(wb_unordered,
 		 "TEST ONLY: turn off write-back ordering (read-after-write and write-after-write) to show that the ordering tests can fail");
+
+static unsigned int buse_wb_park_delay_us;
+module_param_named(wb_park_delay_us, buse_wb_park_delay_us, uint, 0444);
+MODULE_PARM_DESC(wb_park_delay_us,
+		 "TEST ONLY: widen the window in which a request being held races with the acknowledgement that frees it (microseconds; 0: off)");
 
 #define BUSE_MIN_LOG_RECS	256
 
@@ -105,7 +113,7 @@ static bool buse_wb_dirty(struct buse_dev *dev, struct request *rq)
 	return false;
 }
 
-u64 buse_wb_watermark(struct buse_dev *dev)
+static u64 buse_wb_watermark(struct buse_dev *dev)
 {
 	u64 wm = U64_MAX;
 	unsigned int i;
@@ -113,6 +121,58 @@ u64 buse_wb_watermark(struct buse_dev *dev)
 	for (i = 0; i < dev->params.nr_queues; i++)
 		wm = min(wm, READ_ONCE(dev->queues[i].oldest_unacked));
 	return wm;
+}
+
+/*
+ * Every logged write with a seq below the result is applied.  wb_seq is read
+ * first: a queue that logs a write lowers its oldest_unacked before it takes
+ * a seq (buse_wb_log()), so every seq up to the one read here is covered by
+ * the scan, even one whose record is still being filled in.
+ */
+u64 buse_wb_applied(struct buse_dev *dev)
+{
+	u64 seq = atomic64_read(&dev->wb_seq);
+
+	/* Pairs with the full barrier of atomic64_inc_return() in buse_wb_log(). */
+	smp_rmb();
+	return min(buse_wb_watermark(dev), seq + 1);
+}
+
+/* BUSE_SYNC_WAIT: the write this queue's daemon holds may go now. */
+bool buse_wb_want_met(struct buse_queue *q)
+{
+	u64 want = READ_ONCE(q->hdr->wb_want);
+	u64 wm;
+
+	if (!want || !q->recs)
+		return false;
+	wm = buse_wb_applied(q->dev);
+	WRITE_ONCE(q->hdr->wb_applied, wm);
+	return wm >= want;
+}
+
+/*
+ * The watermark may have moved: tell every queue's daemon (in its header)
+ * and wake the queue threads that wait for it.  O(queues).
+ */
+static void buse_wb_publish(struct buse_dev *dev)
+{
+	u64 wm = buse_wb_applied(dev);
+	unsigned int i;
+
+	for (i = 0; i < dev->params.nr_queues; i++) {
+		struct buse_queue *q = &dev->queues[i];
+		u64 want;
+
+		/* A queue being attached gets it after its replay. */
+		if (!READ_ONCE(q->attached))
+			continue;
+		if (READ_ONCE(q->hdr->wb_applied) != wm)
+			WRITE_ONCE(q->hdr->wb_applied, wm);
+		want = READ_ONCE(q->hdr->wb_want);
+		if (want && want <= wm && wq_has_sleeper(&q->wait))
+			wake_up(&q->wait);
+	}
 }
 
 bool buse_wb_flush_failed(struct buse_dev *dev)
@@ -205,6 +265,12 @@ static blk_status_t buse_wb_log(struct buse_queue *q, struct request *rq)
 	blk_mq_start_request(rq);
 	/* Under the lock, so records, bytes and seqs stay in one order. */
 	buse_copy_to_buf(rq, q->log + rec->off);
+	/*
+	 * Cover the seq about to be taken before taking it, for
+	 * buse_wb_applied(); atomic64_inc_return() orders the two.
+	 */
+	if (q->oldest_unacked == U64_MAX)
+		WRITE_ONCE(q->oldest_unacked, atomic64_read(&dev->wb_seq) + 1);
 	rec->seq = atomic64_inc_return(&dev->wb_seq);
 	rec->sector = blk_rq_pos(rq);
 	rec->len = len;
@@ -234,14 +300,18 @@ static blk_status_t buse_wb_park(struct buse_queue *q, struct request *rq,
 		buse_copy_to_buf(rq, q->data + (size_t)rq->tag * q->slot_size);
 	cmd->need_seq = atomic64_read(&dev->wb_seq);
 
+	/*
+	 * On the list first, then look at the watermark (in
+	 * buse_wb_release()): an acknowledgement that moves the watermark
+	 * meanwhile either finds us on the list or moved it before we look.
+	 */
 	spin_lock(&dev->park_lock);
-	if (cmd->need_seq < buse_wb_watermark(dev)) {
-		spin_unlock(&dev->park_lock);
-		return buse_queue_dispatch(q, rq);
-	}
 	list_add_tail(&cmd->park, &dev->parked);
 	cmd->parked = true;
 	spin_unlock(&dev->park_lock);
+	if (buse_wb_park_delay_us)
+		udelay(buse_wb_park_delay_us);
+	buse_wb_release(dev);
 	return BLK_STS_OK;
 }
 
@@ -272,12 +342,18 @@ void buse_wb_release(struct buse_dev *dev)
 	LIST_HEAD(ready);
 	u64 wm;
 
+	/*
+	 * Orders the caller's update of the watermark before the look at the
+	 * list; pairs with the lock and barrier in buse_wb_park().
+	 */
+	smp_mb();
+	buse_wb_publish(dev);
 	if (list_empty_careful(&dev->parked))
 		return;
 	spin_lock(&dev->park_lock);
-	wm = buse_wb_watermark(dev);
+	wm = buse_wb_applied(dev) - 1;
 	list_for_each_entry_safe(cmd, tmp, &dev->parked, park) {
-		if (cmd->need_seq < wm) {
+		if (cmd->need_seq <= wm) {
 			list_move_tail(&cmd->park, &ready);
 			cmd->parked = false;
 		}
@@ -366,12 +442,12 @@ bool buse_wb_ack(struct buse_queue *q, u32 idx, u32 cookie, s32 status)
  * unacknowledged are dropped; with @lost, data the application was told is
  * written is lost, and the next flush says so.
  */
-void buse_wb_abort(struct buse_queue *q, bool lost)
+u32 buse_wb_abort(struct buse_queue *q, bool lost)
 {
-	u32 i;
+	u32 i, n = 0;
 
 	if (!q->recs)
-		return;
+		return 0;
 	for (i = 0; i < q->nr_recs; i++) {
 		struct buse_logrec *rec = &q->recs[i];
 		unsigned long key = READ_ONCE(rec->key);
@@ -381,8 +457,70 @@ void buse_wb_abort(struct buse_queue *q, bool lost)
 		if (lost)
 			set_bit(0, &q->dev->wb_error);
 		buse_wb_done(q, rec);
+		n++;
+	}
+	if (n && lost) {
+		atomic_add(n, &q->dev->wb_lost);
+		pr_warn("buse%u: queue %u: %u logged writes lost\n",
+			q->dev->id, q->qid, n);
 	}
 	buse_wb_release(q->dev);
+	return n;
+}
+
+/*
+ * Before the disk goes away: write back the page cache and flush, so every
+ * completed write reaches the driver (the flush is held until they are all
+ * applied) and is made durable there.
+ */
+void buse_wb_sync(struct buse_dev *dev)
+{
+	struct block_device *bdev = dev->disk->part0;
+	int ret;
+
+	sync_blockdev(bdev);
+	ret = blkdev_issue_flush(bdev);
+	if (ret)
+		dev_warn(disk_to_dev(dev->disk), "flush before delete: %d\n",
+			 ret);
+}
+
+/*
+ * After del_gendisk(): wait until every logged write is applied and its
+ * record given back, as long as the daemon makes progress (a request
+ * timeout without any is the limit).  False if records are left.
+ */
+bool buse_wb_drain(struct buse_dev *dev)
+{
+	unsigned long tmo = msecs_to_jiffies(dev->params.timeout_ms);
+	unsigned long last = jiffies;
+	u64 done, prev = 0;
+	unsigned int i;
+	u32 left;
+
+	for (;;) {
+		left = 0;
+		done = 0;
+		for (i = 0; i < dev->params.nr_queues; i++) {
+			struct buse_queue *q = &dev->queues[i];
+
+			spin_lock(&q->sq_lock);
+			if (!q->dead && !q->shutdown)
+				left += q->rec_tail - q->rec_head;
+			done += q->rec_head;
+			spin_unlock(&q->sq_lock);
+		}
+		if (!left)
+			return true;
+		if (done != prev) {
+			prev = done;
+			last = jiffies;
+		} else if (time_after(jiffies, last + tmo) ||
+			   fatal_signal_pending(current)) {
+			return false;
+		}
+		msleep(20);
+	}
 }
 
 /*

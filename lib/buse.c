@@ -9,6 +9,14 @@
  * commits with a SYNC without WAIT, at once or, inside buse_batch_begin/end,
  * once per queue at the outermost buse_batch_end().
  *
+ * Write-back ordering.  A logged write flagged BUSE_SQE_AFTER may be applied
+ * once the kernel's watermark (the header's wb_applied: every write with a
+ * smaller seq is applied) reaches its seq.  Until then the queue thread
+ * keeps it, and the AFTER writes behind it, in q->deferred and goes on
+ * serving everything else; SYNC_WAIT with wb_want set wakes it when the
+ * watermark gets there.  The kernel counts applied writes over all queues
+ * and all daemons, so recovery needs nothing of the old daemon.
+ *
  * Lifetime.  Every consumed sqe counts in q->dispatched; its completion
  * counts in q->released once it is posted and committed.  A queue is freed
  * only when both match, so a late buse_complete() never touches freed
@@ -55,17 +63,6 @@ struct buse_dev {
 	unsigned nr_init; /* queue threads done with queue_init */
 	int init_err;
 
-	/*
-	 * Write-back: which logged writes the driver has applied.  Every
-	 * write with seq <= wb_upto is; done[] marks the ones above it, in a
-	 * window larger than all the log records of the device together.
-	 */
-	pthread_mutex_t wb_lock;
-	pthread_cond_t wb_cond;
-	uint64_t wb_upto;
-	uint8_t *wb_done;
-	uint64_t wb_window; /* power of two */
-	bool wb_stop;	    /* a queue thread left: waiting is pointless */
 };
 
 /* The queue this thread serves, if it is a queue thread. */
@@ -137,50 +134,11 @@ static void flush_local(struct buse_queue *q)
 	q->nr_local = 0;
 }
 
-/* Write-back: logged write @seq has been applied by the driver. */
-static void wb_applied(struct buse_dev *d, uint64_t seq)
+/* Write-back: every logged write before @seq is applied (kernel's word). */
+static bool wb_ready(const struct buse_queue *q, uint64_t seq)
 {
-	pthread_mutex_lock(&d->wb_lock);
-	if (seq > d->wb_upto && seq - d->wb_upto < d->wb_window) {
-		d->wb_done[seq & (d->wb_window - 1)] = 1;
-		while (d->wb_done[(d->wb_upto + 1) & (d->wb_window - 1)]) {
-			d->wb_done[(d->wb_upto + 1) & (d->wb_window - 1)] = 0;
-			d->wb_upto++;
-		}
-		pthread_cond_broadcast(&d->wb_cond);
-	}
-	pthread_mutex_unlock(&d->wb_lock);
-}
-
-/*
- * Write-back: a write flagged BUSE_SQE_AFTER may overlap an earlier one
- * still on its way through another queue (or this one, asynchronously):
- * wait until every write before it is applied.  The oldest unapplied write
- * never waits, so this cannot deadlock as long as every queue thread keeps
- * serving; hence submit our own queued async work first.
- */
-static void wb_wait(struct buse_queue *q, uint64_t seq)
-{
-	struct buse_dev *d = q->dev;
-
-	pthread_mutex_lock(&d->wb_lock);
-	if (d->wb_upto + 1 < seq && !d->wb_stop) {
-		pthread_mutex_unlock(&d->wb_lock);
-		if (d->ops->batch_end)
-			d->ops->batch_end(d->priv, q->qid);
-		pthread_mutex_lock(&d->wb_lock);
-		while (d->wb_upto + 1 < seq && !d->wb_stop)
-			pthread_cond_wait(&d->wb_cond, &d->wb_lock);
-	}
-	pthread_mutex_unlock(&d->wb_lock);
-}
-
-static void wb_stop(struct buse_dev *d)
-{
-	pthread_mutex_lock(&d->wb_lock);
-	d->wb_stop = true;
-	pthread_cond_broadcast(&d->wb_cond);
-	pthread_mutex_unlock(&d->wb_lock);
+	return __atomic_load_n(&q->ring.hdr->wb_applied, __ATOMIC_ACQUIRE) >=
+	       seq;
 }
 
 static void local_push(struct buse_queue *q, uint32_t tag, uint32_t cookie,
@@ -231,8 +189,14 @@ static int do_op(struct buse_queue *q, struct buse_req *req,
 			flags |= BUSE_FUA;
 		return ops->write(priv, req, buf, sqe->len, off, flags);
 	case BUSE_OP_FLUSH:
+		/*
+		 * Write-back disks always get flushes; without a flush
+		 * callback, applied writes are durable already.
+		 */
 		if (!ops->flush)
-			return -EOPNOTSUPP;
+			return q->dev->kp.flags & BUSE_F_WRITE_BACK ?
+				       0 :
+				       -EOPNOTSUPP;
 		return ops->flush(priv, req);
 	case BUSE_OP_DISCARD:
 		if (!ops->discard)
@@ -253,12 +217,54 @@ static int do_op(struct buse_queue *q, struct buse_req *req,
 	}
 }
 
+static void run(struct buse_queue *q, const struct buse_sqe *sqe);
+
 static void dispatch(struct buse_queue *q, const struct buse_sqe *sqe)
+{
+	q->dispatched++;
+	if ((sqe->flags & BUSE_SQE_LOGGED) && (sqe->flags & BUSE_SQE_AFTER) &&
+	    sqe->tag < q->ring.depth &&
+	    (q->nr_deferred || !wb_ready(q, sqe->seq))) {
+		/* At most one per log record: there is always room. */
+		q->deferred[(q->def_head + q->nr_deferred) % q->ring.depth] =
+			*sqe;
+		q->nr_deferred++;
+		return;
+	}
+	run(q, sqe);
+}
+
+/*
+ * Apply the deferred writes whose turn has come, oldest first, after
+ * handing our completions to the kernel (they may be what moves the
+ * watermark).  True if any ran.
+ */
+static bool run_deferred(struct buse_queue *q)
+{
+	const struct buse_ops *ops = q->dev->ops;
+	bool ran = false;
+
+	flush_local(q);
+	if (buse_sys_ioctl(q->fd, BUSE_IOC_SYNC, 0) < 0)
+		return false;
+	while (q->nr_deferred && wb_ready(q, q->deferred[q->def_head].seq)) {
+		struct buse_sqe sqe = q->deferred[q->def_head];
+
+		q->def_head = (q->def_head + 1) % q->ring.depth;
+		q->nr_deferred--;
+		run(q, &sqe);
+		ran = true;
+	}
+	if (ran && ops->batch_end)
+		ops->batch_end(q->dev->priv, q->qid);
+	return ran;
+}
+
+static void run(struct buse_queue *q, const struct buse_sqe *sqe)
 {
 	struct buse_req *req;
 	int ret, s;
 
-	q->dispatched++;
 	if (sqe->tag >= q->ring.depth) {
 		local_push(q, sqe->tag, sqe->cookie, -EIO);
 		return;
@@ -277,8 +283,6 @@ static void dispatch(struct buse_queue *q, const struct buse_sqe *sqe)
 	req->op = sqe->op;
 	req->logged = sqe->flags & BUSE_SQE_LOGGED;
 	req->seq = sqe->seq;
-	if (req->logged && (sqe->flags & BUSE_SQE_AFTER))
-		wb_wait(q, req->seq);
 	__atomic_store_n(&req->state, REQ_BUSY, __ATOMIC_RELAXED);
 
 	ret = do_op(q, req, sqe);
@@ -300,8 +304,6 @@ static void dispatch(struct buse_queue *q, const struct buse_sqe *sqe)
 		__atomic_store_n(&req->state, REQ_IDLE, __ATOMIC_RELEASE);
 		return;
 	}
-	if (req->logged)
-		wb_applied(q->dev, req->seq);
 	local_push(q, req->tag, req->cookie, buse_status_clamp(ret));
 }
 
@@ -389,12 +391,20 @@ static int serve(struct buse_queue *q)
 
 	for (;;) {
 		flush_local(q);
+		if (q->nr_deferred && run_deferred(q))
+			continue;
 		if (poll_sq(q)) {
 			ret = process(q);
 			if (ret < 0)
 				return ret;
 			continue;
 		}
+		if (q->ring.log_size)
+			__atomic_store_n(&q->ring.hdr->wb_want,
+					 q->nr_deferred ?
+						 q->deferred[q->def_head].seq :
+						 0,
+					 __ATOMIC_RELAXED);
 		ret = buse_sys.ioctl(q->fd, BUSE_IOC_SYNC, BUSE_SYNC_WAIT);
 		if (ret < 0) {
 			ret = errno;
@@ -469,7 +479,11 @@ static void *queue_thread(void *arg)
 		flush_local(q);
 	}
 	cur_queue = NULL;
-	wb_stop(d);
+	/* Writes still deferred are dropped with the queue. */
+	pthread_mutex_lock(&q->lock);
+	q->released += q->nr_deferred;
+	pthread_mutex_unlock(&q->lock);
+	q->nr_deferred = 0;
 	__atomic_store_n(&q->exited, 1, __ATOMIC_RELEASE);
 	if (write(d->efd, &one, sizeof(one)) < 0)
 		buse_log("queue %u: eventfd: %s\n", q->qid, strerror(errno));
@@ -541,19 +555,14 @@ static int queue_setup(struct buse_dev *d, unsigned qid)
 	q->reqs = calloc(q->ring.depth, sizeof(*q->reqs));
 	q->local = calloc(q->ring.depth, sizeof(*q->local));
 	q->batch = calloc(a.sq_entries, sizeof(*q->batch));
-	if (!q->reqs || !q->local || !q->batch)
+	q->deferred = calloc(q->ring.depth, sizeof(*q->deferred));
+	if (!q->reqs || !q->local || !q->batch || !q->deferred)
 		return -ENOMEM;
 	for (tag = 0; tag < q->ring.depth; tag++) {
 		q->reqs[tag].q = q;
 		q->reqs[tag].tag = tag;
 	}
 	memcpy(q->cpu_mask, a.cpu_mask, sizeof(q->cpu_mask));
-	if (a.log_recs) {
-		/* Everything up to the base is applied, by us or a predecessor. */
-		if (!q->qid || a.wb_seq_base < d->wb_upto)
-			d->wb_upto = a.wb_seq_base;
-		d->wb_window += 2 * (uint64_t)a.log_recs;
-	}
 	return 0;
 }
 
@@ -570,6 +579,8 @@ static void queue_close(struct buse_queue *q)
 	q->local = NULL;
 	free(q->batch);
 	q->batch = NULL;
+	free(q->deferred);
+	q->deferred = NULL;
 }
 
 static void queue_free(struct buse_queue *q)
@@ -692,17 +703,6 @@ static int dev_create(struct buse_dev *d, const sigset_t *sigs)
 		if (ret)
 			return ret;
 	}
-	if (d->wb_window) {
-		uint64_t w = 1;
-
-		while (w < d->wb_window)
-			w <<= 1;
-		d->wb_window = w;
-		d->wb_done = calloc(w, 1);
-		if (!d->wb_done)
-			return -ENOMEM;
-	}
-
 	d->efd = eventfd(0, EFD_CLOEXEC);
 	if (d->efd < 0)
 		return -errno;
@@ -818,11 +818,8 @@ static void dev_destroy(struct buse_dev *d)
 		close(d->efd);
 	if (d->ctl >= 0)
 		buse_sys.close(d->ctl);
-	free(d->wb_done);
 	pthread_cond_destroy(&d->init_cond);
 	pthread_mutex_destroy(&d->init_lock);
-	pthread_cond_destroy(&d->wb_cond);
-	pthread_mutex_destroy(&d->wb_lock);
 }
 
 BUSE_EXPORT int buse_run(const struct buse_params *p,
@@ -841,8 +838,6 @@ BUSE_EXPORT int buse_run(const struct buse_params *p,
 	d.ctl = d.efd = d.sfd = -1;
 	pthread_mutex_init(&d.init_lock, NULL);
 	pthread_cond_init(&d.init_cond, NULL);
-	pthread_mutex_init(&d.wb_lock, NULL);
-	pthread_cond_init(&d.wb_cond, NULL);
 	buse_make_dev_params(&d.kp, p, ops);
 
 	sigemptyset(&sigs);
@@ -907,8 +902,6 @@ BUSE_EXPORT void buse_complete(struct buse_req *req, int status)
 					      __ATOMIC_ACQ_REL,
 					      __ATOMIC_ACQUIRE));
 
-	if (req->logged)
-		wb_applied(q->dev, req->seq);
 	/* The tag cannot be reissued before we post: req is still ours. */
 	cqe.tag = req->tag;
 	cqe.cookie = req->cookie;

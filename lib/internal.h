@@ -55,6 +55,9 @@ struct buse_queue {
 	/* ... and its own completions, posted once per batch. */
 	struct buse_cqe *local;
 	uint32_t nr_local;
+	/* ... and write-back writes waiting for their turn (FIFO, depth). */
+	struct buse_sqe *deferred;
+	uint32_t def_head, nr_deferred;
 	uint64_t dispatched; /* sqes consumed; read by buse_run after join */
 	struct buse_sched sched; /* queue thread only */
 

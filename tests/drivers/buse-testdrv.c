@@ -7,11 +7,15 @@
  *                [--max-io BYTES] [--id N] [--read-only]
  *                [--fail-sector START:COUNT]... [--stats FILE]
  *                [--no-flush] [--no-discard] [--no-write-zeroes]
+ *                [--recoverable] [--recovery-timeout S] [--recover ID]
  *                [--daemon] [--log FILE]
  *
  * It prints /dev/buseN once the disk is live; with --daemon it then leaves
  * a daemon behind and exits, so a shell test can write dev=$(buse-testdrv
  * --daemon).  SIGTERM or `buse del` ends it.
+ *
+ * --recover ID takes over the orphaned recoverable device ID (its geometry
+ * comes from the kernel; --size must still be at least the device's).
  *
  * --stall-sector: reads and writes touching those sectors are never
  * completed, so the kernel's request timeout (--timeout) must end them.
@@ -335,7 +339,8 @@ static void usage(FILE *f)
 		"         [--timeout SECONDS] [--stats FILE] [--write-back]\n"
 		"         [--log-size BYTES] [--delay-us USEC]\n"
 		"         [--no-flush] [--no-discard] [--no-write-zeroes]\n"
-		"         [--daemon] [--log FILE]\n");
+		"         [--recoverable] [--recovery-timeout SECONDS]\n"
+		"         [--recover ID] [--daemon] [--log FILE]\n");
 }
 
 int main(int argc, char **argv)
@@ -360,6 +365,9 @@ int main(int argc, char **argv)
 		{"no-write-zeroes", no_argument, NULL, 'Z'},
 		{"daemon", no_argument, NULL, 'B'},
 		{"log", required_argument, NULL, 'l'},
+		{"recoverable", no_argument, NULL, 'R'},
+		{"recovery-timeout", required_argument, NULL, 'T'},
+		{"recover", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -442,6 +450,19 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			log = optarg;
+			break;
+		case 'R':
+			p.recoverable = true;
+			break;
+		case 'T':
+			p.recovery_timeout_ms =
+				parse_num("recovery-timeout", optarg, false) *
+				1000;
+			p.recoverable = true;
+			break;
+		case 'C':
+			p.dev_id = parse_num("recover", optarg, false);
+			p.recover = true;
 			break;
 		case 'h':
 			usage(stdout);

@@ -145,20 +145,32 @@ struct buse_queue_attach {
 	__u64 log_size;		/* out */
 	__u32 log_recs;		/* out: logged writes use tags depth.. */
 	__u32 reserved1;	/*	depth + log_recs - 1 */
-	__u64 wb_seq_base;	/* out: every write with seq <= this is
-				 * applied already */
+	/* out: every write with seq <= this was applied at attach time */
+	__u64 wb_seq_base;	/* (the header's wb_applied is kept current) */
 	__u64 reserved[1];
 };
 
+/*
+ * Write-back mode also uses two words of the header.  wb_applied (kernel):
+ * every logged write of the device with a seq below it has been applied;
+ * the kernel updates it whenever it consumes completions of logged writes
+ * (on any queue) and before BUSE_IOC_SYNC returns.  wb_want (daemon): when
+ * nonzero, BUSE_SYNC_WAIT also returns once wb_applied >= wb_want, so a
+ * queue thread holding a BUSE_SQE_AFTER write wakes when it may apply it.
+ */
 struct buse_ring_hdr {
 	__u32 sq_tail;		/* written by the kernel */
 	__u32 pad0[15];
 	__u32 sq_head;		/* written by the daemon */
 	__u32 pad1[15];
 	__u32 cq_tail;		/* written by the daemon */
-	__u32 pad2[15];
+	__u32 pad2a;
+	__u64 wb_want;		/* written by the daemon */
+	__u32 pad2[12];
 	__u32 cq_head;		/* written by the kernel */
-	__u32 pad3[15];
+	__u32 pad3a;
+	__u64 wb_applied;	/* written by the kernel */
+	__u32 pad3[12];
 };
 
 /* struct buse_sqe.op */
@@ -177,7 +189,8 @@ struct buse_ring_hdr {
  * (>= depth); its completion acknowledges it and frees the log space.
  * @seq orders logged writes across all queues of the device.
  * BUSE_SQE_AFTER: it may overlap an earlier logged write still being
- * applied: apply it only after every write with a smaller seq.
+ * applied: apply it only after every write with a smaller seq, that is once
+ * the header's wb_applied >= seq.
  */
 #define BUSE_SQE_LOGGED		(1U << 2)
 #define BUSE_SQE_AFTER		(1U << 3)
