@@ -47,6 +47,8 @@ SYSTEMS=(
 	"buse-ram-wb|buse|ram --write-back|1|BUSE ram driver, write-back (16 MiB log per queue)"
 	"buse-null-poll|buse|null --poll 50|0|BUSE null driver, write-through, 50 µs busy-poll"
 	"buse-null-wb-poll|buse|null --write-back --poll 50|0|BUSE null driver, write-back, 50 µs busy-poll"
+	"buse-testdrv-wb|testdrv|--write-back|1|BUSE test driver (RAM), write-back, writes released at once"
+	"buse-testdrv-retain|testdrv|--write-back --persist-delay 200 --backing /tmp/bench-retain.img|1|BUSE test driver (RAM), write-back, writes retained and persisted to a file 200 ms later, then released"
 )
 
 # Experiments: the same fields plus a sixth, a shell command run once the
@@ -287,6 +289,23 @@ setup_buse() {
 }
 teardown_buse() {
 	[ -n "$DEV" ] && "$BUSE" del "$DEV"
+}
+
+# The test driver (tests/drivers/buse-testdrv), for the retained-write rows.
+setup_testdrv() {
+	local q=$1 args=$2
+	if [ ! -d /sys/module/buse ]; then
+		insmod "$BUSE_KO" || { echo "insmod $BUSE_KO failed" >&2; return 1; }
+	fi
+	# shellcheck disable=SC2086  # options
+	DEV=$("$REPO/build/tests/buse-testdrv" --daemon $args --size "$SIZE" \
+		--queues "$q" --max-io 1M) || return 1
+	wait_blockdev "$DEV" 10 || return 1
+	SERVER_PID=$("$BUSE" info "$DEV" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["daemon_pid"])')
+}
+teardown_testdrv() {
+	[ -n "$DEV" ] && "$BUSE" del "$DEV"
+	rm -f /tmp/bench-retain.img
 }
 
 # --- fio -------------------------------------------------------------------------

@@ -28,13 +28,16 @@ struct buse_slot {
 	unsigned long key;
 	struct request *rq;
 	u32 cookie;
+	unsigned long given;	/* jiffies when handed to a daemon */
 };
 
 /* Write-back mode: one logged write, acknowledged by the daemon later. */
 struct buse_logrec {
-	unsigned long key;	/* as buse_slot.key, while unacknowledged */
+	unsigned long key;	/* as buse_slot.key, until released */
 	u32 cookie;
-	bool acked;
+	bool applied;		/* by the daemon (maybe retained) */
+	bool released;		/* record free once it reaches the head */
+	bool applied_before;	/* a dead daemon had applied and retained it */
 	u64 seq;
 	sector_t sector;
 	u32 len;
@@ -91,8 +94,9 @@ struct buse_queue {
 	u64 log_head, log_tail;
 	struct buse_logrec *recs;
 	u32 nr_recs;
-	u32 rec_head, rec_tail;
-	u64 oldest_unacked;	/* seq of recs[rec_head], or U64_MAX */
+	u32 rec_head, rec_tail;	/* oldest unreleased, next free */
+	u32 rec_apply;		/* oldest unapplied (rec_head..rec_tail) */
+	u64 oldest_unacked;	/* seq of recs[rec_apply], or U64_MAX */
 	bool need_rerun;	/* a write waits for log space */
 
 	/* Consumer side of the cq: one SYNC at a time. */
@@ -149,7 +153,11 @@ int buse_wb_init(struct buse_queue *q);
 void buse_wb_free(struct buse_queue *q);
 bool buse_wb_queue_rq(struct buse_queue *q, struct request *rq, int op,
 		      u16 flags, blk_status_t *sts);
-bool buse_wb_ack(struct buse_queue *q, u32 idx, u32 cookie, s32 status);
+bool buse_wb_ack(struct buse_queue *q, u32 idx, u32 cookie, s32 status,
+		 u32 flags);
+void buse_wb_orphan(struct buse_queue *q);
+bool buse_wb_repark(struct buse_queue *q, struct request *rq);
+void buse_wb_usage(struct buse_dev *dev, struct buse_dev_info *info);
 void buse_wb_release(struct buse_dev *dev);
 u32 buse_wb_abort(struct buse_queue *q, bool lost);
 void buse_wb_replay(struct buse_queue *q);

@@ -587,6 +587,8 @@ int buse_dev_info(struct buse_dev_info *info)
 	info->nr_attached = dev->nr_attached;
 	info->major = buse_major;
 	info->minor = dev->id << BUSE_PART_SHIFT;
+	if (dev->params.flags & BUSE_F_WRITE_BACK)
+		buse_wb_usage(dev, info);
 	mutex_unlock(&dev->lock);
 	buse_dev_put(dev);
 	return 0;

@@ -218,6 +218,7 @@ static void buse_push(struct buse_queue *q, struct request *rq)
 
 	slot->cookie = buse_next_cookie(slot->cookie);
 	slot->rq = rq;
+	slot->given = jiffies;
 	/*
 	 * The daemon may complete as soon as it sees the entry, so the slot
 	 * is armed first.
@@ -331,7 +332,9 @@ static bool buse_complete_cqe(struct buse_queue *q, const struct buse_cqe *cqe)
 		return false;
 	if (cqe->tag >= depth)
 		return buse_wb_ack(q, cqe->tag - depth, cqe->cookie,
-				   cqe->status);
+				   cqe->status, cqe->flags);
+	if (cqe->flags)
+		return false;
 	rq = buse_claim(&q->slots[cqe->tag], buse_key(cqe->cookie));
 	if (!rq)
 		return false;
@@ -367,6 +370,7 @@ static int buse_reap(struct buse_queue *q)
 		cqe.tag = READ_ONCE(src->tag);
 		cqe.cookie = READ_ONCE(src->cookie);
 		cqe.status = READ_ONCE(src->status);
+		cqe.flags = READ_ONCE(src->flags);
 		if (!buse_complete_cqe(q, &cqe))
 			bad++;
 	}
@@ -436,6 +440,11 @@ enum blk_eh_timer_return buse_timeout(struct request *rq)
 				    q->dev->id, q->qid);
 		return BLK_EH_DONE;
 	}
+	/* Handed out again (recovery, or held first): a full timeout. */
+	if ((key & 1) && READ_ONCE(slot->rq) == rq &&
+	    time_before(jiffies, READ_ONCE(slot->given) +
+			rq->q->rq_timeout))
+		return BLK_EH_RESET_TIMER;
 	if ((key & 1) && READ_ONCE(slot->rq) == rq &&
 	    buse_claim(slot, key) == rq) {
 		buse_queue_timed_out(q);
@@ -583,6 +592,7 @@ static int buse_queue_release(struct inode *inode, struct file *file)
 	if (recover) {
 		q->orphaned = true;
 		q->orphaned_at = jiffies;
+		buse_wb_orphan(q);
 	} else {
 		q->dead = true;
 	}
@@ -632,7 +642,8 @@ static void buse_queue_replay(struct buse_queue *q)
 		unsigned long key = READ_ONCE(slot->key);
 
 		/* Nobody else claims while orphaned: timeouts wait. */
-		if ((key & 1) && cmpxchg(&slot->key, key, 0) == key)
+		if ((key & 1) && cmpxchg(&slot->key, key, 0) == key &&
+		    !buse_wb_repark(q, slot->rq))
 			buse_push(q, slot->rq);
 	}
 }

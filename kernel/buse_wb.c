@@ -43,6 +43,11 @@ module_param_named(wb_unordered, buse_wb_unordered, bool, 0644);
 MODULE_PARM_DESC(wb_unordered,
 		 "TEST ONLY: turn off write-back ordering (read-after-write and write-after-write) to show that the ordering tests can fail");
 
+static bool buse_wb_ignore_retain;
+module_param_named(wb_ignore_retain, buse_wb_ignore_retain, bool, 0444);
+MODULE_PARM_DESC(wb_ignore_retain,
+		 "TEST ONLY: treat a retaining completion as a release, to show that the retained-write tests can fail");
+
 static unsigned int buse_wb_park_delay_us;
 module_param_named(wb_park_delay_us, buse_wb_park_delay_us, uint, 0444);
 MODULE_PARM_DESC(wb_park_delay_us,
@@ -180,11 +185,16 @@ bool buse_wb_flush_failed(struct buse_dev *dev)
 	return test_and_clear_bit(0, &dev->wb_error);
 }
 
-/* Caller holds sq_lock. */
+static struct buse_logrec *buse_wb_rec(struct buse_queue *q, u32 i)
+{
+	return &q->recs[i & (q->nr_recs - 1)];
+}
+
 static void buse_wb_update_oldest(struct buse_queue *q)
 {
-	WRITE_ONCE(q->oldest_unacked, q->rec_head == q->rec_tail ? U64_MAX :
-		   q->recs[q->rec_head & (q->nr_recs - 1)].seq);
+	lockdep_assert_held(&q->sq_lock);
+	WRITE_ONCE(q->oldest_unacked, q->rec_apply == q->rec_tail ? U64_MAX :
+		   buse_wb_rec(q, q->rec_apply)->seq);
 }
 
 /* Room for @len bytes and a record?  Caller holds sq_lock. */
@@ -214,19 +224,21 @@ static struct buse_logrec *buse_wb_alloc(struct buse_queue *q, u32 len)
 	rec->off = q->log_tail % q->log_size;
 	q->log_tail += len;
 	rec->end = q->log_tail;
-	rec->acked = false;
+	rec->applied = false;
+	rec->released = false;
+	rec->applied_before = false;
 	return rec;
 }
 
 static void buse_wb_push(struct buse_queue *q, struct buse_logrec *rec,
-			 bool after)
+			 u16 flags)
 {
 	u32 idx = rec - q->recs;
 
 	rec->cookie = buse_next_cookie(rec->cookie);
+	/* Armed before the daemon can see the entry. */
 	smp_store_release(&rec->key, buse_key(rec->cookie));
-	buse_push_sqe(q, BUSE_OP_WRITE,
-		      BUSE_SQE_LOGGED | (after ? BUSE_SQE_AFTER : 0),
+	buse_push_sqe(q, BUSE_OP_WRITE, BUSE_SQE_LOGGED | flags,
 		      q->dev->params.queue_depth + idx, rec->sector, rec->len,
 		      rec->cookie, q->log_off + rec->off, rec->seq);
 }
@@ -279,7 +291,7 @@ static blk_status_t buse_wb_log(struct buse_queue *q, struct request *rq)
 	buse_wb_update_oldest(q);
 	after = buse_wb_mark(dev, rec->sector, len) && !buse_wb_unordered;
 	/* An orphaned queue keeps logging: the next daemon gets it. */
-	buse_wb_push(q, rec, after);
+	buse_wb_push(q, rec, after ? BUSE_SQE_AFTER : 0);
 	spin_unlock(&q->sq_lock);
 
 	if (wq_has_sleeper(&q->wait))
@@ -392,14 +404,22 @@ bool buse_wb_timeout(struct buse_dev *dev, struct request *rq)
 	return parked;
 }
 
-/* Free the acknowledged records at the head.  Caller holds sq_lock. */
+/*
+ * Move the applied mark past applied records and free the released records
+ * at the head.
+ */
 static bool buse_wb_retire(struct buse_queue *q)
 {
 	bool rerun;
 
-	while (q->rec_head != q->rec_tail &&
-	       q->recs[q->rec_head & (q->nr_recs - 1)].acked) {
-		q->log_head = q->recs[q->rec_head & (q->nr_recs - 1)].end;
+	lockdep_assert_held(&q->sq_lock);
+	while (q->rec_apply != q->rec_tail &&
+	       buse_wb_rec(q, q->rec_apply)->applied)
+		q->rec_apply++;
+	/* Released implies applied: the head never passes rec_apply. */
+	while (q->rec_head != q->rec_apply &&
+	       buse_wb_rec(q, q->rec_head)->released) {
+		q->log_head = buse_wb_rec(q, q->rec_head)->end;
 		q->rec_head++;
 	}
 	buse_wb_update_oldest(q);
@@ -408,32 +428,74 @@ static bool buse_wb_retire(struct buse_queue *q)
 	return rerun;
 }
 
-static void buse_wb_done(struct buse_queue *q, struct buse_logrec *rec)
+/*
+ * Mark @rec applied and, with @release, released (whoever calls owns that
+ * step: the key was claimed, or checked under sq_lock).  Unmarks its chunks
+ * exactly once.
+ */
+static void buse_wb_done(struct buse_queue *q, struct buse_logrec *rec,
+			 bool release)
 {
-	bool rerun;
+	sector_t sector = rec->sector;
+	u32 len = rec->len;
+	bool unmark, rerun;
 
-	buse_wb_unmark(q->dev, rec->sector, rec->len);
 	spin_lock(&q->sq_lock);
-	rec->acked = true;
+	unmark = !rec->applied;
+	rec->applied = true;
+	if (release)
+		rec->released = true;
 	rerun = buse_wb_retire(q);
 	spin_unlock(&q->sq_lock);
+	/* @rec may be reused from here on: sector and len were saved. */
+	if (unmark)
+		buse_wb_unmark(q->dev, sector, len);
 	if (rerun && q->hctx)
 		blk_mq_run_hw_queue(q->hctx, true);
 }
 
-/* The daemon applied logged write @idx; false if the ack is not valid. */
-bool buse_wb_ack(struct buse_queue *q, u32 idx, u32 cookie, s32 status)
+/* Apply-and-retain: false unless @rec is armed with @key and unapplied. */
+static bool buse_wb_retain(struct buse_queue *q, struct buse_logrec *rec,
+			   unsigned long key)
+{
+	sector_t sector;
+	u32 len;
+
+	spin_lock(&q->sq_lock);
+	if (READ_ONCE(rec->key) != key || rec->applied) {
+		spin_unlock(&q->sq_lock);
+		return false;
+	}
+	rec->applied = true;
+	sector = rec->sector;
+	len = rec->len;
+	buse_wb_retire(q);
+	spin_unlock(&q->sq_lock);
+	buse_wb_unmark(q->dev, sector, len);
+	return true;
+}
+
+/*
+ * A completion of logged write @idx: applied and retained (BUSE_CQE_RETAIN),
+ * or released (applied too, if it was not yet).  False if it is not valid.
+ */
+bool buse_wb_ack(struct buse_queue *q, u32 idx, u32 cookie, s32 status,
+		 u32 flags)
 {
 	struct buse_logrec *rec;
+	unsigned long key = buse_key(cookie);
 
-	if (!q->recs || idx >= q->nr_recs)
+	if (!q->recs || idx >= q->nr_recs || (flags & ~BUSE_CQE_RETAIN))
 		return false;
 	rec = &q->recs[idx];
-	if (cmpxchg(&rec->key, buse_key(cookie), 0) != buse_key(cookie))
+	/* A failed write is not kept: it is lost, the next flush says so. */
+	if ((flags & BUSE_CQE_RETAIN) && !status && !buse_wb_ignore_retain)
+		return buse_wb_retain(q, rec, key);
+	if (cmpxchg(&rec->key, key, 0) != key)
 		return false;
 	if (status)
 		set_bit(0, &q->dev->wb_error);
-	buse_wb_done(q, rec);
+	buse_wb_done(q, rec, true);
 	return true;
 }
 
@@ -456,7 +518,7 @@ u32 buse_wb_abort(struct buse_queue *q, bool lost)
 			continue;
 		if (lost)
 			set_bit(0, &q->dev->wb_error);
-		buse_wb_done(q, rec);
+		buse_wb_done(q, rec, true);
 		n++;
 	}
 	if (n && lost) {
@@ -545,12 +607,14 @@ void buse_wb_expire_work(struct work_struct *work)
 
 		if (!q->recs || READ_ONCE(q->orphaned) || READ_ONCE(q->dead))
 			continue;
-		/* Retiring stops at the first unacknowledged: the oldest. */
+		/*
+		 * The timeout is for applying, not for releasing: look at the
+		 * oldest unapplied record.
+		 */
 		spin_lock(&q->sq_lock);
-		expired = q->rec_head != q->rec_tail &&
+		expired = q->rec_apply != q->rec_tail &&
 			  time_after_eq(jiffies,
-					q->recs[q->rec_head & (q->nr_recs - 1)].stamp +
-					tmo);
+					buse_wb_rec(q, q->rec_apply)->stamp + tmo);
 		spin_unlock(&q->sq_lock);
 		if (expired) {
 			buse_queue_timed_out(q);
@@ -565,20 +629,108 @@ void buse_wb_expire_work(struct work_struct *work)
 }
 
 /*
- * A new daemon took over an orphaned queue: hand it every unacknowledged
- * record again, oldest first.  Caller holds cq_lock and sq_lock, with the
- * rings just reset.
+ * The queue's daemon died and a new one may come: what the dead one had
+ * applied and retained lived in its memory only, so it counts as unapplied
+ * again (reads, flushes and overlapping writes wait for the next daemon to
+ * apply it once more).  Caller holds sq_lock, the daemon's last completions
+ * consumed.
+ */
+void buse_wb_orphan(struct buse_queue *q)
+{
+	u32 i;
+
+	lockdep_assert_held(&q->sq_lock);
+	if (!q->recs)
+		return;
+	for (i = q->rec_head; i != q->rec_tail; i++) {
+		struct buse_logrec *rec = buse_wb_rec(q, i);
+
+		if (!rec->applied || rec->released)
+			continue;
+		rec->applied = false;
+		rec->applied_before = true;
+		buse_wb_mark(q->dev, rec->sector, rec->len);
+	}
+	q->rec_apply = q->rec_head;
+	buse_wb_update_oldest(q);
+}
+
+/*
+ * Recovery: a request the dead daemon had taken that write-back mode holds
+ * behind unapplied writes (a read of such a chunk, a flush, FUA, discard,
+ * write-zeroes) is held again instead of being handed out, since writes
+ * the dead daemon had applied are to be applied again first.
+ */
+bool buse_wb_repark(struct buse_queue *q, struct request *rq)
+{
+	struct buse_dev *dev = q->dev;
+	struct buse_cmd *cmd = buse_cmd(rq);
+
+	/* Other writes than FUA ones never take a slot in write-back mode. */
+	if (!q->recs || buse_wb_unordered ||
+	    (req_op(rq) == REQ_OP_READ && !buse_wb_dirty(dev, rq)))
+		return false;
+	cmd->need_seq = atomic64_read(&dev->wb_seq);
+	spin_lock(&dev->park_lock);
+	list_add_tail(&cmd->park, &dev->parked);
+	cmd->parked = true;
+	spin_unlock(&dev->park_lock);
+	return true;
+}
+
+/* BUSE_CTL_GET_INFO: how full the logs are. */
+void buse_wb_usage(struct buse_dev *dev, struct buse_dev_info *info)
+{
+	unsigned int i;
+	u32 r;
+
+	for (i = 0; i < dev->params.nr_queues; i++) {
+		struct buse_queue *q = &dev->queues[i];
+
+		if (!q->recs)
+			continue;
+		spin_lock(&q->sq_lock);
+		info->log_recs += q->nr_recs;
+		info->log_size += q->log_size;
+		info->log_free += q->log_size - (q->log_tail - q->log_head);
+		for (r = q->rec_head; r != q->rec_tail; r++) {
+			struct buse_logrec *rec = buse_wb_rec(q, r);
+
+			if (rec->released)
+				continue;
+			if (rec->applied) {
+				info->retained_recs++;
+				info->retained_bytes += rec->len;
+			} else {
+				info->unapplied_recs++;
+				info->unapplied_bytes += rec->len;
+			}
+		}
+		spin_unlock(&q->sq_lock);
+	}
+}
+
+/*
+ * A new daemon took over an orphaned queue: hand it every unreleased
+ * record again, in seq order, with a fresh timeout; those a dead daemon had
+ * applied and retained are marked so.  Caller holds cq_lock and sq_lock,
+ * with the rings just reset.
  */
 void buse_wb_replay(struct buse_queue *q)
 {
 	u32 i;
 
+	lockdep_assert_held(&q->sq_lock);
 	for (i = q->rec_head; i != q->rec_tail; i++) {
-		struct buse_logrec *rec = &q->recs[i & (q->nr_recs - 1)];
+		struct buse_logrec *rec = buse_wb_rec(q, i);
 		unsigned long key = READ_ONCE(rec->key);
 
 		/* Order is unknown now: every replayed write waits its turn. */
-		if ((key & 1) && cmpxchg(&rec->key, key, 0) == key)
-			buse_wb_push(q, rec, true);
+		if (!(key & 1) || cmpxchg(&rec->key, key, 0) != key)
+			continue;
+		rec->stamp = jiffies;
+		buse_wb_push(q, rec, BUSE_SQE_AFTER | BUSE_SQE_REPLAYED |
+			     (rec->applied_before ?
+			      BUSE_SQE_APPLIED_BEFORE : 0));
 	}
 }

@@ -73,7 +73,7 @@ static _Thread_local unsigned batch_nest;
 static _Thread_local unsigned batch_nr;
 static _Thread_local struct {
 	struct buse_queue *q;
-	unsigned n; /* posted, not yet committed */
+	unsigned n; /* requests ended by cqes posted, not yet committed */
 } batch_set[BATCH_MAX_QUEUES];
 
 /* Queues given up on with requests outstanding: kept, never freed. */
@@ -110,7 +110,8 @@ static void post_locked(struct buse_queue *q, const struct buse_cqe *c,
 			if (tries)
 				sched_yield();
 		}
-		buse_ring_cq_put(r, c[i].tag, c[i].cookie, c[i].status);
+		buse_ring_cq_put_flags(r, c[i].tag, c[i].cookie, c[i].status,
+				       c[i].flags);
 	}
 	buse_ring_cq_publish(r);
 	return;
@@ -125,11 +126,16 @@ stuck:
 /* Queue thread: post its own completions, one lock round per batch. */
 static void flush_local(struct buse_queue *q)
 {
+	uint32_t i, done = 0;
+
 	if (!q->nr_local)
 		return;
+	/* A retaining completion does not end the request yet. */
+	for (i = 0; i < q->nr_local; i++)
+		done += !(q->local[i].flags & BUSE_CQE_RETAIN);
 	pthread_mutex_lock(&q->lock);
 	post_locked(q, q->local, q->nr_local);
-	q->released += q->nr_local;
+	q->released += done;
 	pthread_mutex_unlock(&q->lock);
 	q->nr_local = 0;
 }
@@ -142,7 +148,7 @@ static bool wb_ready(const struct buse_queue *q, uint64_t seq)
 }
 
 static void local_push(struct buse_queue *q, uint32_t tag, uint32_t cookie,
-		       int32_t status)
+		       int32_t status, uint32_t flags)
 {
 	if (q->nr_local == q->ring.depth)
 		flush_local(q);
@@ -150,6 +156,7 @@ static void local_push(struct buse_queue *q, uint32_t tag, uint32_t cookie,
 		.tag = tag,
 		.cookie = cookie,
 		.status = status,
+		.flags = flags,
 	};
 }
 
@@ -266,7 +273,7 @@ static void run(struct buse_queue *q, const struct buse_sqe *sqe)
 	int ret, s;
 
 	if (sqe->tag >= q->ring.depth) {
-		local_push(q, sqe->tag, sqe->cookie, -EIO);
+		local_push(q, sqe->tag, sqe->cookie, -EIO, 0);
 		return;
 	}
 	req = &q->reqs[sqe->tag];
@@ -283,18 +290,43 @@ static void run(struct buse_queue *q, const struct buse_sqe *sqe)
 	req->op = sqe->op;
 	req->logged = sqe->flags & BUSE_SQE_LOGGED;
 	req->seq = sqe->seq;
+	req->flags = 0;
+	if (sqe->flags & BUSE_SQE_REPLAYED)
+		req->flags |= BUSE_REQ_REPLAYED;
+	if (sqe->flags & BUSE_SQE_APPLIED_BEFORE)
+		req->flags |= BUSE_REQ_APPLIED_BEFORE;
 	__atomic_store_n(&req->state, REQ_BUSY, __ATOMIC_RELAXED);
 
 	ret = do_op(q, req, sqe);
 
 	s = REQ_BUSY;
 	if (ret == BUSE_ASYNC) {
-		if (!__atomic_compare_exchange_n(&req->state, &s, REQ_ASYNC,
+		if (__atomic_compare_exchange_n(&req->state, &s, REQ_ASYNC,
+						false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			return;
+		/* buse_complete() already ran (REQ_EARLY), or only
+		 * buse_complete_applied() (REQ_EARLY_APPLIED). */
+		__atomic_store_n(&req->state,
+				 s == REQ_EARLY_APPLIED ? REQ_RETAINED :
+							  REQ_IDLE,
+				 __ATOMIC_RELEASE);
+		return;
+	}
+	/* Only a logged write can be retained; else it means success. */
+	if (ret == BUSE_RETAIN && !req->logged)
+		ret = 0;
+	if (ret == BUSE_RETAIN) {
+		if (!__atomic_compare_exchange_n(&req->state, &s, REQ_RETAINED,
 						 false, __ATOMIC_ACQ_REL,
-						 __ATOMIC_ACQUIRE))
-			/* buse_complete() already ran (REQ_EARLY). */
+						 __ATOMIC_ACQUIRE)) {
+			buse_log("queue %u: tag %u completed while retained\n",
+				 q->qid, req->tag);
 			__atomic_store_n(&req->state, REQ_IDLE,
 					 __ATOMIC_RELEASE);
+			return;
+		}
+		local_push(q, req->tag, req->cookie, 0, BUSE_CQE_RETAIN);
 		return;
 	}
 	if (!__atomic_compare_exchange_n(&req->state, &s, REQ_IDLE, false,
@@ -304,7 +336,7 @@ static void run(struct buse_queue *q, const struct buse_sqe *sqe)
 		__atomic_store_n(&req->state, REQ_IDLE, __ATOMIC_RELEASE);
 		return;
 	}
-	local_push(q, req->tag, req->cookie, buse_status_clamp(ret));
+	local_push(q, req->tag, req->cookie, buse_status_clamp(ret), 0);
 }
 
 /* Move the queue thread to the class q->sched asks for; see sched_policy.h. */
@@ -862,34 +894,63 @@ BUSE_EXPORT int buse_run(const struct buse_params *p,
 	return ret;
 }
 
-/* Remember @q for the outermost buse_batch_end(); false if no room. */
-static bool batch_add(struct buse_queue *q)
+/*
+ * Remember @q for the outermost buse_batch_end(), with @ends requests ended
+ * by what was posted; false if no room.
+ */
+static bool batch_add(struct buse_queue *q, unsigned ends)
 {
 	unsigned i;
 
 	for (i = 0; i < batch_nr; i++) {
 		if (batch_set[i].q == q) {
-			batch_set[i].n++;
+			batch_set[i].n += ends;
 			return true;
 		}
 	}
 	if (batch_nr == BATCH_MAX_QUEUES)
 		return false;
 	batch_set[batch_nr].q = q;
-	batch_set[batch_nr].n = 1;
+	batch_set[batch_nr].n = ends;
 	batch_nr++;
 	return true;
 }
 
+/*
+ * Post one completion of @req from any thread.  @ends: it ends the request
+ * (counts as released).  The tag cannot be reissued before we post.
+ */
+static void post_cqe(struct buse_req *req, int32_t status, uint32_t flags,
+		     bool ends)
+{
+	struct buse_queue *q = req->q;
+	struct buse_cqe cqe = {
+		.tag = req->tag,
+		.cookie = req->cookie,
+		.status = status,
+		.flags = flags,
+	};
+
+	if (q == cur_queue) {
+		/* The queue loop's next SYNC commits it. */
+		local_push(q, cqe.tag, cqe.cookie, cqe.status, cqe.flags);
+		return;
+	}
+	pthread_mutex_lock(&q->lock);
+	post_locked(q, &cqe, 1);
+	if (!(batch_nest && batch_add(q, ends))) {
+		commit_locked(q);
+		q->released += ends;
+	}
+	pthread_mutex_unlock(&q->lock);
+}
+
 BUSE_EXPORT void buse_complete(struct buse_req *req, int status)
 {
-	struct buse_queue *q;
-	struct buse_cqe cqe;
 	int s, next;
 
 	if (!req)
 		return;
-	q = req->q;
 	s = __atomic_load_n(&req->state, __ATOMIC_ACQUIRE);
 	do {
 		if (s == REQ_ASYNC)
@@ -901,29 +962,78 @@ BUSE_EXPORT void buse_complete(struct buse_req *req, int status)
 	} while (!__atomic_compare_exchange_n(&req->state, &s, next, false,
 					      __ATOMIC_ACQ_REL,
 					      __ATOMIC_ACQUIRE));
-
-	/* The tag cannot be reissued before we post: req is still ours. */
-	cqe.tag = req->tag;
-	cqe.cookie = req->cookie;
-	cqe.status = buse_status_clamp(status);
-	cqe.reserved0 = 0;
-	if (q == cur_queue) {
-		/* The queue loop's next SYNC commits it. */
-		local_push(q, cqe.tag, cqe.cookie, cqe.status);
-		return;
-	}
-	pthread_mutex_lock(&q->lock);
-	post_locked(q, &cqe, 1);
-	if (!(batch_nest && batch_add(q))) {
-		commit_locked(q);
-		q->released++;
-	}
-	pthread_mutex_unlock(&q->lock);
+	post_cqe(req, buse_status_clamp(status), 0, true);
 	return;
 
 not_in_flight:
-	buse_log("queue %u: tag %u completed but not in flight\n", q->qid,
+	buse_log("queue %u: tag %u completed but not in flight\n", req->q->qid,
 		 req->tag);
+}
+
+BUSE_EXPORT void buse_complete_applied(struct buse_req *req)
+{
+	int s, next;
+
+	if (!req)
+		return;
+	/* Not a logged write: applying it is completing it. */
+	if (!req->logged) {
+		buse_complete(req, 0);
+		return;
+	}
+	s = __atomic_load_n(&req->state, __ATOMIC_ACQUIRE);
+	do {
+		if (s == REQ_ASYNC)
+			next = REQ_RETAINED;
+		else if (s == REQ_BUSY)
+			next = REQ_EARLY_APPLIED;
+		else
+			goto not_in_flight;
+	} while (!__atomic_compare_exchange_n(&req->state, &s, next, false,
+					      __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
+	post_cqe(req, 0, BUSE_CQE_RETAIN, false);
+	return;
+
+not_in_flight:
+	buse_log("queue %u: tag %u applied but not in flight\n", req->q->qid,
+		 req->tag);
+}
+
+BUSE_EXPORT void buse_release(struct buse_req *req)
+{
+	int s, next;
+
+	/* Write-through, or not a logged write: nothing is retained. */
+	if (!req || !req->logged)
+		return;
+	s = __atomic_load_n(&req->state, __ATOMIC_ACQUIRE);
+	do {
+		if (s == REQ_RETAINED)
+			next = REQ_IDLE;
+		else if (s == REQ_EARLY_APPLIED)
+			next = REQ_EARLY; /* its callback has not returned */
+		else
+			goto not_retained;
+	} while (!__atomic_compare_exchange_n(&req->state, &s, next, false,
+					      __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
+	post_cqe(req, 0, 0, true);
+	return;
+
+not_retained:
+	buse_log("queue %u: tag %u released but not retained\n", req->q->qid,
+		 req->tag);
+}
+
+BUSE_EXPORT uint64_t buse_req_seq(const struct buse_req *req)
+{
+	return req && req->logged ? req->seq : 0;
+}
+
+BUSE_EXPORT unsigned buse_req_flags(const struct buse_req *req)
+{
+	return req ? req->flags : 0;
 }
 
 BUSE_EXPORT void buse_batch_begin(void)

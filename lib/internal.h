@@ -24,6 +24,8 @@ enum {
 	REQ_BUSY,  /* its callback is running */
 	REQ_ASYNC, /* callback returned BUSE_ASYNC, waiting for buse_complete */
 	REQ_EARLY, /* buse_complete ran before the callback returned */
+	REQ_RETAINED,	   /* write-back: applied, waiting for buse_release */
+	REQ_EARLY_APPLIED, /* buse_complete_applied before the callback returned */
 };
 
 struct buse_queue;
@@ -35,6 +37,7 @@ struct buse_req {
 	uint8_t op;
 	bool logged; /* write-back: a logged write with seq */
 	uint64_t seq;
+	unsigned flags; /* BUSE_REQ_* */
 	int state; /* REQ_*, atomic */
 };
 

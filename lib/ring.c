@@ -105,16 +105,22 @@ uint32_t buse_ring_cq_space(const struct buse_ring *r)
 	return used >= r->cq_entries ? 0 : r->cq_entries - used;
 }
 
-void buse_ring_cq_put(struct buse_ring *r, uint32_t tag, uint32_t cookie,
-		      int32_t status)
+void buse_ring_cq_put_flags(struct buse_ring *r, uint32_t tag,
+			    uint32_t cookie, int32_t status, uint32_t flags)
 {
 	struct buse_cqe *c = &r->cqes[r->cq_tail & (r->cq_entries - 1)];
 
 	c->tag = tag;
 	c->cookie = cookie;
 	c->status = status;
-	c->reserved0 = 0;
+	c->flags = flags;
 	r->cq_tail++;
+}
+
+void buse_ring_cq_put(struct buse_ring *r, uint32_t tag, uint32_t cookie,
+		      int32_t status)
+{
+	buse_ring_cq_put_flags(r, tag, cookie, status, 0);
 }
 
 void buse_ring_cq_publish(struct buse_ring *r)

@@ -56,6 +56,9 @@ uint32_t buse_ring_cq_space(const struct buse_ring *r);
 /* Write one cqe; the caller checked cq_space.  Not visible until publish. */
 void buse_ring_cq_put(struct buse_ring *r, uint32_t tag, uint32_t cookie,
 		      int32_t status);
+/* The same with BUSE_CQE_* flags. */
+void buse_ring_cq_put_flags(struct buse_ring *r, uint32_t tag,
+			    uint32_t cookie, int32_t status, uint32_t flags);
 /* Make every cqe put so far visible to the kernel (release). */
 void buse_ring_cq_publish(struct buse_ring *r);
 

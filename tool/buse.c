@@ -134,8 +134,18 @@ static void print_json(FILE *f, const struct buse_dev_info *in)
 	json_string(f, state_name(in->state), SIZE_MAX);
 	fprintf(f,
 		", \"daemon_pid\": %d, \"nr_attached\": %u, \"major\": %u, "
-		"\"minor\": %u, \"params\": {",
+		"\"minor\": %u, ",
 		in->daemon_pid, in->nr_attached, in->major, in->minor);
+	/* Write-back log usage, all queues together (zeros otherwise). */
+	fprintf(f,
+		"\"log_size\": %llu, \"log_recs\": %u, \"log_free\": %llu, "
+		"\"unapplied_bytes\": %llu, \"unapplied_recs\": %u, "
+		"\"retained_bytes\": %llu, \"retained_recs\": %u, "
+		"\"params\": {",
+		(unsigned long long)in->log_size, in->log_recs,
+		(unsigned long long)in->log_free,
+		(unsigned long long)in->unapplied_bytes, in->unapplied_recs,
+		(unsigned long long)in->retained_bytes, in->retained_recs);
 	fprintf(f,
 		"\"size\": %llu, \"logical_block_size\": %u, "
 		"\"physical_block_size\": %u, ",
@@ -196,6 +206,18 @@ static void print_info(const struct buse_dev_info *in)
 	printf("flags:           ");
 	print_flags(stdout, p->flags);
 	printf("\n");
+	if (p->flags & BUSE_F_WRITE_BACK) {
+		printf("write log:       %s in %u records (all queues)\n",
+		       format_size(in->log_size, s1, sizeof(s1)), in->log_recs);
+		printf("  unapplied:     %s in %u records\n",
+		       format_size(in->unapplied_bytes, s1, sizeof(s1)),
+		       in->unapplied_recs);
+		printf("  retained:      %s in %u records\n",
+		       format_size(in->retained_bytes, s1, sizeof(s1)),
+		       in->retained_recs);
+		printf("  free:          %s\n",
+		       format_size(in->log_free, s1, sizeof(s1)));
+	}
 }
 
 /* Only "--json" is ever allowed; returns -1 on anything else. */

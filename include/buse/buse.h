@@ -22,7 +22,10 @@
  *
  * Completion: a callback returns 0 or a negative errno and the request
  * completes with that status (synchronous), or returns BUSE_ASYNC and
- * later calls buse_complete() from any thread (asynchronous).
+ * later calls buse_complete() from any thread (asynchronous).  In
+ * write-back mode a write can also be acknowledged in two steps, "applied"
+ * and "released" (BUSE_RETAIN, buse_complete_applied(), buse_release()):
+ * see "Retained writes" below.
  *
  * Callbacks of one queue run in that queue's thread, one at a time; callbacks
  * of different queues run concurrently, so shared driver state needs locking.
@@ -41,6 +44,18 @@ extern "C" {
 
 /* A callback's return value: the driver completes the request later. */
 #define BUSE_ASYNC 1
+/*
+ * A write callback's return value on a write-back device: the write is
+ * applied (the driver serves reads of it from now on) but not yet durable;
+ * keep the kernel's log record until buse_release().  Anywhere else (a
+ * write-through device, a FUA write, another callback) it means 0.
+ */
+#define BUSE_RETAIN 2
+
+/* buse_req_flags() */
+#define BUSE_REQ_REPLAYED	(1U << 0) /* handed again after a recovery */
+#define BUSE_REQ_APPLIED_BEFORE	(1U << 1) /* a previous daemon had applied
+					   * and retained it */
 
 /* Flags passed to write and write_zeroes. */
 #define BUSE_FUA     (1U << 0) /* data must be durable when the request completes */
@@ -161,6 +176,45 @@ void buse_batch_end(void);
 
 /* The hardware queue (0..nr_queues-1) a request came in on. */
 unsigned buse_req_queue(const struct buse_req *req);
+
+/*
+ * Retained writes (write-back devices).  A write that the driver has applied
+ * (in its own memory: reads will find it) but not yet made durable (e.g. an
+ * object upload still running) need not be acknowledged early or late:
+ *
+ *   - the write callback returns BUSE_RETAIN, or, after BUSE_ASYNC, the
+ *     driver calls buse_complete_applied(req): the write is applied.  Reads,
+ *     flushes and later overlapping writes no longer wait for it; its log
+ *     record stays in the kernel and its space is not reused.
+ *   - once it is durable, the driver calls buse_release(req), from any
+ *     thread (batched by buse_batch_begin/end like buse_complete()).  The
+ *     req handle stays valid until then.  buse_complete(req, 0) of an async
+ *     write is apply and release at once (what drivers that do not retain
+ *     do).
+ *
+ * If the daemon dies, a recoverable device hands every unreleased write to
+ * the next daemon, in seq order, with buse_req_flags() BUSE_REQ_REPLAYED and,
+ * for those it had applied, BUSE_REQ_APPLIED_BEFORE; a normal device fails
+ * the next flush with EIO.  Retained records count against the log: a full
+ * log makes writers wait (no timeout: the request timeout is for applying).
+ *
+ * The rule: release a write only when it and everything it depends on in
+ * the driver's own durability order is durable (a log-structured driver
+ * releases in object order).  Replayed writes are applied again over the
+ * durable state in seq order, so an overlapping pair can never end up
+ * older-over-newer: the newer one is released only after the older one is
+ * durable.  A driver's flush callback must make every applied write durable
+ * (and may release them) before it returns.
+ *
+ * On a write-through device BUSE_RETAIN behaves as 0, buse_release() is a
+ * harmless no-op and buse_req_seq() is 0.
+ */
+void buse_complete_applied(struct buse_req *req);
+void buse_release(struct buse_req *req);
+/* A logged write's device-wide write-back sequence number; 0 otherwise. */
+uint64_t buse_req_seq(const struct buse_req *req);
+/* BUSE_REQ_* */
+unsigned buse_req_flags(const struct buse_req *req);
 
 /* Control plane: for tools.  All return 0 or a negative errno. */
 int buse_info(uint32_t dev_id, struct buse_dev_info *info);

@@ -816,7 +816,8 @@ static void check_info_fresh(const struct buse_dev_params *p)
 	      info.daemon_pid);
 	CHECK(info.flags == 0, "GET_INFO flags out %#x", info.flags);
 	CHECK(info.major > 0, "GET_INFO: major 0");
-	CHECK(!info.reserved0, "GET_INFO: reserved0 %#x", info.reserved0);
+	CHECK(!info.log_recs && !info.log_size,
+	      "GET_INFO: write-through device with a log");
 	for (i = 0; i < sizeof(info.reserved) / sizeof(info.reserved[0]); i++)
 		CHECK(!info.reserved[i], "GET_INFO: reserved[%u] set", i);
 }
@@ -2321,7 +2322,7 @@ static bool post(struct hq *q, uint32_t tag, uint32_t cookie, int32_t status)
 	c->tag = tag;
 	c->cookie = cookie;
 	c->status = status;
-	c->reserved0 = 0;
+	c->flags = 0;
 	q->cq_tail++;
 	__atomic_fetch_add(&q->d->cqes, 1, __ATOMIC_RELAXED);
 	return true;

@@ -14,6 +14,14 @@
  * a daemon behind and exits, so a shell test can write dev=$(buse-testdrv
  * --daemon).  SIGTERM or `buse del` ends it.
  *
+ * --persist-delay MS --backing FILE: a driver that stores data "remotely":
+ * every logged write is applied to the RAM image at once and retained
+ * (BUSE_RETAIN); a persister thread writes it into FILE MS milliseconds
+ * later, in the order the writes were applied (so overlapping writes reach
+ * FILE in seq order), and only then releases it.  FILE is read into RAM at
+ * start, so a recovered daemon starts from what was persisted; the kernel
+ * hands it the unreleased rest.  A flush persists everything applied.
+ *
  * --recover ID takes over the orphaned recoverable device ID (its geometry
  * comes from the kernel; --size must still be at least the device's).
  *
@@ -36,6 +44,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <buse/buse.h>
@@ -54,16 +63,34 @@ enum counter {
 	DISCARDS,
 	WRITE_ZEROES,
 	ERRORS,
+	REPLAYED_APPLIED,
 	NR_COUNTERS
 };
 
 static const char *const counter_names[NR_COUNTERS] = {
 	"reads",    "writes",	    "flushes", "fua_writes",
-	"discards", "write_zeroes", "errors",
+	"discards", "write_zeroes", "errors", "replayed_applied",
+};
+
+/* A retained write waiting to be persisted. */
+struct pending {
+	struct pending *next;
+	struct buse_req *req;
+	uint64_t off;
+	uint32_t len;
+	struct timespec due;
+	char data[];
 };
 
 struct testdrv {
 	char *mem;
+	unsigned persist_ms;
+	const char *backing;
+	int backing_fd;
+	pthread_mutex_t plock;
+	pthread_cond_t pcond;
+	struct pending *phead, **ptail;
+	uint64_t pending; /* queued, not yet persisted and released */
 	struct range fail[MAX_FAIL];
 	unsigned nr_fail;
 	struct range stall[MAX_FAIL]; /* never completed: for timeouts */
@@ -148,6 +175,75 @@ static int td_read(void *priv, struct buse_req *req, void *buf, uint32_t len,
 	return 0;
 }
 
+static void persist_one(struct testdrv *t, struct pending *p)
+{
+	if (pwrite(t->backing_fd, p->data, p->len, (off_t)p->off) !=
+	    (ssize_t)p->len)
+		fprintf(stderr, "testdrv: persist: %s\n", strerror(errno));
+	buse_release(p->req);
+	free(p);
+}
+
+/* Persist every retained write once its delay is up, oldest first. */
+static void *persister(void *arg)
+{
+	struct testdrv *t = arg;
+	struct timespec now;
+
+	pthread_mutex_lock(&t->plock);
+	for (;;) {
+		struct pending *p = t->phead;
+
+		if (!p) {
+			pthread_cond_wait(&t->pcond, &t->plock);
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec < p->due.tv_sec ||
+		    (now.tv_sec == p->due.tv_sec &&
+		     now.tv_nsec < p->due.tv_nsec)) {
+			pthread_cond_timedwait(&t->pcond, &t->plock, &p->due);
+			continue;
+		}
+		t->phead = p->next;
+		if (!t->phead)
+			t->ptail = &t->phead;
+		persist_one(t, p);
+		t->pending--;
+		pthread_cond_broadcast(&t->pcond);
+	}
+	return NULL;
+}
+
+/* Queue an applied write for persisting; false if out of memory. */
+static bool retain(struct testdrv *t, struct buse_req *req, const void *buf,
+		   uint32_t len, uint64_t off)
+{
+	struct pending *p = malloc(sizeof(*p) + len);
+
+	if (!p)
+		return false;
+	p->next = NULL;
+	p->req = req;
+	p->off = off;
+	p->len = len;
+	memcpy(p->data, buf, len);
+	clock_gettime(CLOCK_MONOTONIC, &p->due);
+	p->due.tv_sec += t->persist_ms / 1000;
+	p->due.tv_nsec += (long)(t->persist_ms % 1000) * 1000000;
+	if (p->due.tv_nsec >= 1000000000) {
+		p->due.tv_sec++;
+		p->due.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&t->plock);
+	*t->ptail = p;
+	t->ptail = &p->next;
+	t->pending++;
+	pthread_cond_broadcast(&t->pcond);
+	pthread_mutex_unlock(&t->plock);
+	return true;
+}
+
 static int td_write(void *priv, struct buse_req *req, const void *buf,
 		    uint32_t len, uint64_t off, unsigned flags)
 {
@@ -166,12 +262,40 @@ static int td_write(void *priv, struct buse_req *req, const void *buf,
 		atomic_fetch_add(&t->count[FUA_WRITES], 1);
 	/* FUA writes are rare and tests look for them: refresh at once. */
 	count(t, WRITES, flags & BUSE_FUA);
+	if (t->backing_fd >= 0) {
+		/* Not logged (FUA, write-through): durable before completion. */
+		if (!buse_req_seq(req)) {
+			if (pwrite(t->backing_fd, buf, len, (off_t)off) !=
+			    (ssize_t)len)
+				return -EIO;
+			return 0;
+		}
+		if (buse_req_flags(req) & BUSE_REQ_APPLIED_BEFORE)
+			count(t, REPLAYED_APPLIED, false);
+		return retain(t, req, buf, len, off) ? BUSE_RETAIN : -ENOMEM;
+	}
 	return 0;
 }
 
 static int td_flush(void *priv, struct buse_req *req)
 {
-	count(priv, FLUSHES, true);
+	struct testdrv *t = priv;
+
+	/* Everything applied before the flush must be durable now. */
+	if (t->backing_fd >= 0) {
+		pthread_mutex_lock(&t->plock);
+		while (t->phead) {
+			struct pending *p = t->phead;
+
+			t->phead = p->next;
+			if (!t->phead)
+				t->ptail = &t->phead;
+			persist_one(t, p);
+			t->pending--;
+		}
+		pthread_mutex_unlock(&t->plock);
+	}
+	count(t, FLUSHES, true);
 	return 0;
 }
 
@@ -340,7 +464,8 @@ static void usage(FILE *f)
 		"         [--log-size BYTES] [--delay-us USEC]\n"
 		"         [--no-flush] [--no-discard] [--no-write-zeroes]\n"
 		"         [--recoverable] [--recovery-timeout SECONDS]\n"
-		"         [--recover ID] [--daemon] [--log FILE]\n");
+		"         [--recover ID] [--persist-delay MS --backing FILE]\n"
+		"         [--daemon] [--log FILE]\n");
 }
 
 int main(int argc, char **argv)
@@ -368,6 +493,8 @@ int main(int argc, char **argv)
 		{"recoverable", no_argument, NULL, 'R'},
 		{"recovery-timeout", required_argument, NULL, 'T'},
 		{"recover", required_argument, NULL, 'C'},
+		{"persist-delay", required_argument, NULL, 'P'},
+		{"backing", required_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -460,6 +587,13 @@ int main(int argc, char **argv)
 				1000;
 			p.recoverable = true;
 			break;
+		case 'P':
+			drv.persist_ms = parse_num("persist-delay", optarg,
+						   false);
+			break;
+		case 'K':
+			drv.backing = optarg;
+			break;
 		case 'C':
 			p.dev_id = parse_num("recover", optarg, false);
 			p.recover = true;
@@ -486,9 +620,38 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pthread_mutex_init(&drv.stats_lock, NULL);
+	drv.backing_fd = -1;
 
 	if (as_daemon)
 		daemonize(log);
+	/* After the fork: the persister thread must live in the daemon. */
+	if (drv.backing) {
+		pthread_t th;
+		ssize_t n;
+
+		drv.backing_fd = open(drv.backing, O_RDWR | O_CREAT, 0644);
+		if (drv.backing_fd < 0) {
+			perror(drv.backing);
+			return 1;
+		}
+		n = pread(drv.backing_fd, drv.mem, p.size, 0);
+		if (n < 0) {
+			perror(drv.backing);
+			return 1;
+		}
+		pthread_mutex_init(&drv.plock, NULL);
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&drv.pcond, &ca);
+		drv.ptail = &drv.phead;
+		if (pthread_create(&th, NULL, persister, &drv)) {
+			fprintf(stderr, "testdrv: cannot start the persister\n");
+			return 1;
+		}
+		pthread_detach(th);
+	}
 	ret = buse_run(&p, &ops, &drv);
 	if (ret < 0)
 		fprintf(stderr, "testdrv: %s\n", strerror(-ret));

@@ -32,6 +32,7 @@ struct fq {
 	struct buse_sqe *sq;
 	struct buse_cqe *cq;
 	uint32_t sq_entries, cq_entries, depth, slot_size;
+	uint32_t req_depth; /* depth - log records */
 	uint64_t data_off, data_size;
 	uint32_t sq_tail; /* kernel's indices */
 	uint32_t cq_head;
@@ -55,6 +56,8 @@ struct ticket {
 	uint64_t data_off;
 	bool done;
 	int status;
+	bool logged, applied;
+	uint64_t seq;
 };
 
 static struct {
@@ -72,6 +75,7 @@ static struct {
 	unsigned nr_tickets, cap_tickets;
 	struct fake_stats st;
 	uint32_t cookie_seed;
+	uint64_t max_seq;
 } fk = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
@@ -321,22 +325,30 @@ static int ctl_attach(struct buse_queue_attach *a)
 		return -EBUSY;
 	if ((int)a->qid == fk.cfg.attach_fail_qid)
 		return -fk.cfg.attach_errno;
-	ret = make_region(q, d->params.queue_depth);
+	ret = make_region(q, d->params.queue_depth + (d->params.flags &
+							       BUSE_F_WRITE_BACK ?
+						       fk.cfg.log_recs : 0));
 	if (ret)
 		return ret;
+	q->req_depth = d->params.queue_depth;
 	q->fd = fd_new(FD_QUEUE, slot, a->qid);
 	if (q->fd < 0)
 		return -EMFILE;
 	q->attached = true;
 	a->fd = q->fd;
-	a->depth = q->depth;
+	a->depth = q->req_depth;
+	a->log_recs = q->depth - q->req_depth;
+	if (a->log_recs) {
+		a->log_off = q->data_off + (uint64_t)q->req_depth * q->slot_size;
+		a->log_size = (uint64_t)a->log_recs * q->slot_size;
+	}
 	a->region_size = q->region_size;
 	a->sq_off = (char *)q->sq - q->region;
 	a->sq_entries = q->sq_entries;
 	a->cq_off = (char *)q->cq - q->region;
 	a->cq_entries = q->cq_entries;
 	a->data_off = q->data_off;
-	a->data_size = q->data_size;
+	a->data_size = (uint64_t)q->req_depth * q->slot_size;
 	a->slot_size = q->slot_size;
 	memset(a->cpu_mask, 0, sizeof(a->cpu_mask));
 	a->cpu_mask[0] = fk.cfg.cpu_mask0;
@@ -416,6 +428,25 @@ static int ctl_info(struct buse_dev_info *info)
 	return 0;
 }
 
+/* The header's wb_applied on every queue of device @slot.  Under fk.lock. */
+static void publish_applied(unsigned slot)
+{
+	uint64_t wm = fk.max_seq + 1;
+	unsigned i;
+
+	for (i = 0; i < fk.nr_tickets; i++) {
+		const struct ticket *t = &fk.tickets[i];
+
+		if (t->dev == slot && t->logged && !t->applied && !t->done &&
+		    t->seq < wm)
+			wm = t->seq;
+	}
+	for (i = 0; i < FAKE_MAX_QUEUES; i++)
+		if (fk.dev[slot].q[i].hdr)
+			__atomic_store_n(&fk.dev[slot].q[i].hdr->wb_applied, wm,
+					 __ATOMIC_RELEASE);
+}
+
 /* Take every completion the daemon published.  Under fk.lock. */
 static void consume(unsigned slot, unsigned qid)
 {
@@ -432,12 +463,20 @@ static void consume(unsigned slot, unsigned qid)
 
 		q->cq_head++;
 		if (c.tag >= q->depth || !q->busy[c.tag] ||
-		    q->cookie[c.tag] != c.cookie || c.reserved0) {
+		    q->cookie[c.tag] != c.cookie ||
+		    (c.flags && (c.flags != BUSE_CQE_RETAIN ||
+				 c.tag < q->req_depth || c.status ||
+				 fk.tickets[q->ticket[c.tag]].applied))) {
 			fk.st.bad_cqe++;
 			continue;
 		}
-		q->busy[c.tag] = false;
 		t = &fk.tickets[q->ticket[c.tag]];
+		if (c.flags) {
+			t->applied = true;
+			continue;
+		}
+		q->busy[c.tag] = false;
+		t->applied = true;
 		t->done = true;
 		t->status = c.status;
 		fk.st.completed[qid]++;
@@ -452,6 +491,7 @@ static void consume(unsigned slot, unsigned qid)
 		__atomic_store_n(&q->hdr->cq_head, q->cq_head,
 				 __ATOMIC_RELEASE);
 	}
+	publish_applied(slot);
 	wake();
 }
 
@@ -478,7 +518,9 @@ static int q_sync(unsigned slot, unsigned qid, unsigned long flags)
 		wake();
 		while (d->exists && !sync_fails(d, qid) &&
 		       q->sq_tail == __atomic_load_n(&q->hdr->sq_head,
-						     __ATOMIC_ACQUIRE))
+						     __ATOMIC_ACQUIRE) &&
+		       !(q->hdr->wb_want &&
+			 q->hdr->wb_applied >= q->hdr->wb_want))
 			pthread_cond_wait(&fk.cond, &fk.lock);
 		q->sleepers--;
 	}
@@ -769,8 +811,9 @@ unsigned fake_submit(unsigned qid, struct fake_io *io)
 			if (!q->busy[io->tag])
 				tag = io->tag;
 		} else {
-			for (i = 0; i < q->depth; i++) {
-				t = (q->next_tag + i) % q->depth;
+			/* Any request tag; log records only when asked. */
+			for (i = 0; i < q->req_depth; i++) {
+				t = (q->next_tag + i) % q->req_depth;
 				if (!q->busy[t]) {
 					tag = t;
 					break;
@@ -804,7 +847,11 @@ unsigned fake_submit(unsigned qid, struct fake_io *io)
 	fk.tickets[t] = (struct ticket){.dev = fk.last_dev,
 					.qid = qid,
 					.tag = tag,
-					.data_off = io->data_off};
+					.data_off = io->data_off,
+					.logged = io->flags & BUSE_SQE_LOGGED,
+					.seq = io->seq};
+	if ((io->flags & BUSE_SQE_LOGGED) && io->seq > fk.max_seq)
+		fk.max_seq = io->seq;
 	fk.cookie_seed = fk.cookie_seed * 1103515245 + 12345;
 	io->tag = tag;
 	io->cookie = fk.cookie_seed;
@@ -823,6 +870,8 @@ unsigned fake_submit(unsigned qid, struct fake_io *io)
 	sqe->len = io->len;
 	sqe->cookie = io->cookie;
 	sqe->data_off = io->data_off;
+	sqe->seq = io->seq;
+	publish_applied(fk.last_dev);
 	q->sq_tail++;
 	__atomic_store_n(&q->hdr->sq_tail, q->sq_tail, __ATOMIC_RELEASE);
 	wake();
@@ -892,6 +941,33 @@ bool fake_done(unsigned ticket)
 	done = fk.tickets[ticket].done;
 	pthread_mutex_unlock(&fk.lock);
 	return done;
+}
+
+bool fake_applied(unsigned ticket)
+{
+	bool applied;
+
+	pthread_mutex_lock(&fk.lock);
+	check_locked(ticket < fk.nr_tickets);
+	applied = fk.tickets[ticket].applied;
+	pthread_mutex_unlock(&fk.lock);
+	return applied;
+}
+
+bool fake_wait_applied(unsigned ticket)
+{
+	struct timespec dl = deadline_ms(FAKE_WAIT_MS);
+	bool ok = true;
+
+	pthread_mutex_lock(&fk.lock);
+	check_locked(ticket < fk.nr_tickets);
+	while (!fk.tickets[ticket].applied)
+		if (!wait_until(&dl)) {
+			ok = false;
+			break;
+		}
+	pthread_mutex_unlock(&fk.lock);
+	return ok;
 }
 
 bool fake_wait_completed(unsigned n)

@@ -44,6 +44,14 @@ struct fake_cfg {
 	int sync_fail_qid; /* -1: none; SYNC on it fails once started */
 	int sync_errno;
 	unsigned stale_cq_head; /* this many SYNCs publish a stale cq head */
+	/*
+	 * Write-back (the device asks for it): log records per queue, tags
+	 * depth..depth+log_recs-1, whose data lives in the log area.  The
+	 * fake keeps the header's wb_applied: the smallest seq of a logged
+	 * write not yet applied (BUSE_CQE_RETAIN or released), else the
+	 * largest seq submitted + 1.
+	 */
+	unsigned log_recs;
 };
 
 struct fake_io {
@@ -54,6 +62,7 @@ struct fake_io {
 	const void *wdata; /* copied into the buffer before submission */
 	bool raw_data_off; /* use data_off as given, not the tag's slot */
 	uint64_t data_off; /* in/out */
+	uint64_t seq;	   /* logged writes (flags BUSE_SQE_LOGGED) */
 	int tag;	   /* in: -1 for any free tag; out */
 	uint32_t cookie;   /* out */
 };
@@ -98,6 +107,10 @@ unsigned fake_submit(unsigned qid, struct fake_io *io);
 int fake_wait(unsigned ticket);
 /* Completed yet?  Never waits. */
 bool fake_done(unsigned ticket);
+/* A logged write applied (retained or released)?  Never waits. */
+bool fake_applied(unsigned ticket);
+/* Wait until the ticket's write is applied; false on timeout. */
+bool fake_wait_applied(unsigned ticket);
 /* Wait until every ticket completed; false on timeout. */
 bool fake_wait_all(void);
 /* Wait until @n completions in total; false on timeout. */

@@ -207,7 +207,7 @@ static void cq_wrap(uint32_t start)
 			assert_int_equal(c->tag, checked % 4);
 			assert_int_equal(c->cookie, checked * 3);
 			assert_int_equal(c->status, -(int)(checked % 100));
-			assert_int_equal(c->reserved0, 0);
+			assert_int_equal(c->flags, 0);
 		}
 		__atomic_store_n(&hdr_of(&l)->cq_head, kernel_head,
 				 __ATOMIC_RELEASE);

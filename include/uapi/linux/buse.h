@@ -40,7 +40,7 @@
 
 #define BUSE_CONTROL_NAME	"buse-control"
 #define BUSE_DISK_NAME		"buse"
-#define BUSE_ABI_VERSION	1
+#define BUSE_ABI_VERSION	2 /* 2: retained writes, log usage */
 
 #define BUSE_DEV_ID_ANY		((__u32)-1)
 #define BUSE_NAME_LEN		32
@@ -117,8 +117,15 @@ struct buse_dev_info {
 	__u32 nr_attached;	/* queues with a live daemon */
 	__u32 major;
 	__u32 minor;
-	__u32 reserved0;
-	__u64 reserved[6];
+	/* Write-back mode: the write logs of all queues together. */
+	__u32 log_recs;		/* records */
+	__u64 log_size;		/* bytes */
+	__u64 log_free;		/* bytes free for new writes */
+	__u64 unapplied_bytes;	/* logged, not yet applied by the driver */
+	__u64 retained_bytes;	/* applied, kept until released */
+	__u32 unapplied_recs;
+	__u32 retained_recs;
+	__u64 reserved[1];
 };
 
 #define BUSE_MAX_CPU_WORDS	16 /* cpu_mask covers CPUs 0..1023 */
@@ -194,6 +201,13 @@ struct buse_ring_hdr {
  */
 #define BUSE_SQE_LOGGED		(1U << 2)
 #define BUSE_SQE_AFTER		(1U << 3)
+/*
+ * Recovery: a logged write handed out again to a new daemon (REPLAYED), and
+ * one that a previous daemon had applied and retained (APPLIED_BEFORE):
+ * its data may or may not have reached the driver's durable store.
+ */
+#define BUSE_SQE_REPLAYED	(1U << 4)
+#define BUSE_SQE_APPLIED_BEFORE	(1U << 5)
 
 struct buse_sqe {
 	__u8 op;
@@ -207,11 +221,21 @@ struct buse_sqe {
 	__u64 seq;		/* logged writes: order across queues */
 };
 
+/*
+ * struct buse_cqe.flags.  BUSE_CQE_RETAIN, only on a successful completion
+ * of a logged write: it is applied (reads, flushes and later overlapping
+ * writes need no longer wait for it) but its log record stays, and is
+ * handed to the next daemon if this one dies, until a second completion
+ * without the flag releases it.  Any other flag, or RETAIN on anything else,
+ * makes the completion invalid.
+ */
+#define BUSE_CQE_RETAIN		(1U << 0)
+
 struct buse_cqe {
 	__u32 tag;
 	__u32 cookie;
 	__s32 status;		/* 0 or a negative errno */
-	__u32 reserved0;
+	__u32 flags;		/* BUSE_CQE_* */
 };
 
 #define BUSE_IOC_MAGIC		0xB5
