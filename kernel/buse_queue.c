@@ -51,12 +51,13 @@ static int buse_region_alloc(struct buse_queue *q)
 	q->pages = kvcalloc(n, sizeof(*q->pages), gfp);
 	if (!q->pages)
 		return -ENOMEM;
-	for (q->nr_pages = 0; q->nr_pages < n; q->nr_pages++) {
+	for (q->nr_pages = 0; q->nr_pages < n;) {
 		struct page *page = alloc_page(gfp);
 
 		if (!page)
 			return -ENOMEM;
-		q->pages[q->nr_pages] = page;
+		/* Counted at once, so buse_queue_free() frees it on -EINTR. */
+		q->pages[q->nr_pages++] = page;
 		if (fatal_signal_pending(current))
 			return -EINTR;
 		cond_resched();
@@ -374,7 +375,8 @@ static int buse_reap(struct buse_queue *q)
 		if (!buse_complete_cqe(q, &cqe))
 			bad++;
 	}
-	WRITE_ONCE(q->hdr->cq_head, q->cq_head);
+	/* The daemon may reuse the entries once it sees the head. */
+	smp_store_release(&q->hdr->cq_head, q->cq_head);
 	if (q->recs)
 		buse_wb_release(q->dev);
 	if (bad)

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -494,6 +495,11 @@ static void *queue_thread(void *arg)
 
 	snprintf(name, sizeof(name), "buse%u-q%u", d->kp.dev_id, q->qid);
 	pthread_setname_np(pthread_self(), name);
+	/*
+	 * Memory reclaim may wait for this thread's writes: let it allocate
+	 * without recursing into I/O.  Needs CAP_SYS_RESOURCE; best effort.
+	 */
+	(void)prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0);
 	if (d->p->pin_threads)
 		pin_thread(q);
 	buse_sched_init(&q->sched, d->p->sched);

@@ -2,7 +2,8 @@
 # PID 1 of the BUSE test guest, after the initramfs switched into the host's
 # root (read-only 9p + tmpfs overlay).  Started by tests/vm/run; see there.
 #
-#   - mounts the usual pseudo file systems and a tmpfs on /tmp and /run,
+#   - mounts the usual pseudo file systems and a tmpfs on /tmp and /run
+#     (a repository below one of them stays visible at its path),
 #   - mounts the host's output folder (9p mount_tag "out", writable) at
 #     $BUSE_OUT,
 #   - runs $BUSE_OUT/guest-cmd.sh (written by the host) from the repo root,
@@ -56,9 +57,28 @@ mountpoint -q /proc || mount -t proc proc /proc
 mountpoint -q /sys || mount -t sysfs sysfs /sys
 mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
 mnt devpts /dev/pts gid=5,mode=620,ptmxmode=666
-mnt tmpfs /dev/shm mode=1777,nosuid,nodev
-mnt tmpfs /tmp mode=1777,nosuid,nodev
-mnt tmpfs /run mode=0755,nosuid,nodev
+# scratch_mnt DIR OPTIONS: a tmpfs on DIR that still shows the repository
+# if it lives below DIR (a checkout in /tmp): it is bound aside first and
+# bound back onto the same path in the new tmpfs.
+scratch_mnt() {
+	local keep=
+	case "$REPO/" in
+	"$1"/*)
+		keep=/.buse-repo
+		mkdir -p "$keep"
+		mount --bind "$REPO" "$keep" || say "warning: cannot keep $REPO"
+		;;
+	esac
+	mnt tmpfs "$1" "$2"
+	if [ -n "$keep" ]; then
+		mkdir -p "$REPO"
+		mount --bind "$keep" "$REPO" || say "warning: $REPO hidden by $1"
+		umount "$keep"
+	fi
+}
+scratch_mnt /dev/shm mode=1777,nosuid,nodev
+scratch_mnt /tmp mode=1777,nosuid,nodev
+scratch_mnt /run mode=0755,nosuid,nodev
 mkdir -p /run/lock
 mnt debugfs /sys/kernel/debug
 mnt tracefs /sys/kernel/tracing
