@@ -80,7 +80,7 @@ struct client {
 	struct s3_req *timers; /* waiting for a retry, by due */
 	unsigned active;
 
-	_Atomic uint64_t st_requests, st_retries, st_up, st_down;
+	_Atomic uint64_t st_requests, st_retries, st_up, st_down, st_connects;
 	_Atomic uint32_t st_in_flight;
 };
 
@@ -658,12 +658,15 @@ static void completed(struct client *cl, struct s3_req *req, CURLcode rc)
 	bool retry = false, timeout = false;
 	long st = 0;
 	curl_off_t cup = 0, cdown = 0;
+	long nconn = 0;
 	curl_multi_remove_handle(cl->multi, a->easy);
 	cl->active--;
 	atomic_fetch_sub(&cl->st_in_flight, 1);
 	curl_easy_getinfo(a->easy, CURLINFO_RESPONSE_CODE, &st);
 	curl_easy_getinfo(a->easy, CURLINFO_SIZE_UPLOAD_T, &cup);
 	curl_easy_getinfo(a->easy, CURLINFO_SIZE_DOWNLOAD_T, &cdown);
+	curl_easy_getinfo(a->easy, CURLINFO_NUM_CONNECTS, &nconn);
+	atomic_fetch_add(&cl->st_connects, (uint64_t)(nconn > 0 ? nconn : 0));
 	atomic_fetch_add(&cl->st_up, (uint64_t)cup);
 	atomic_fetch_add(&cl->st_down, (uint64_t)cdown);
 	req->http_status = (int)st;
@@ -929,6 +932,7 @@ static void client_stats(struct s3_client *c, struct s3_stats *st)
 	st->bytes_up = atomic_load(&cl->st_up);
 	st->bytes_down = atomic_load(&cl->st_down);
 	st->in_flight = atomic_load(&cl->st_in_flight);
+	st->connects = atomic_load(&cl->st_connects);
 }
 
 static void free_config_copy(struct s3_config *c)

@@ -144,6 +144,7 @@ struct s3_stats {
 	uint64_t bytes_up;
 	uint64_t bytes_down;
 	uint32_t in_flight;
+	uint64_t connects; /* connections opened: low when keep-alive works */
 };
 
 struct s3_client; /* declared here so the ops' parameters name the same type */

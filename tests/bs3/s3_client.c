@@ -144,6 +144,8 @@ static void batch_wait(struct batch *b)
 	pthread_mutex_unlock(&b->m);
 }
 
+static void (*put_done)(struct s3_req *) = batch_done;
+
 /* PUT n objects PREFIX%05u of size bytes each, all submitted at once. */
 static unsigned put_many(struct s3_client *c, const char *prefix, unsigned n,
 			 size_t size, uint32_t retry_ms, struct batch *b)
@@ -169,7 +171,7 @@ static unsigned put_many(struct s3_client *c, const char *prefix, unsigned n,
 				       .iov = &v[i],
 				       .iovcnt = 1,
 				       .retry_ms = retry_ms,
-				       .done = batch_done,
+				       .done = put_done,
 				       .priv = b};
 	}
 	for (i = 0; i < n; i++)
@@ -364,9 +366,24 @@ static void test_basic(struct s3_client *c)
 	free(back);
 }
 
+/* done() of the window test: the most requests ever in flight. */
+static uint32_t max_in_flight;
+static struct s3_client *window_client;
+
+static void window_done(struct s3_req *r)
+{
+	struct s3_stats st;
+
+	s3_stats(window_client, &st);
+	if (st.in_flight > max_in_flight)
+		max_in_flight = st.in_flight;
+	batch_done(r);
+}
+
 static void test_many(void)
 {
 	struct s3_client *c = client_with(NULL, NULL, NULL, 64, 0);
+	struct s3_stats st;
 	struct batch b;
 	unsigned bad;
 
@@ -375,6 +392,25 @@ static void test_many(void)
 	      b.first_msg);
 	bad = verify_many(c, "inflight/", 64, 256 * 1024);
 	check(!bad, "64 objects read back equal", "%u differ", bad);
+	s3_client_free(c);
+
+	/* 8 connections: 64 queued PUTs, never more than 8 at once, on 8
+	 * keep-alive connections (a few more if the server closes some). */
+	c = window_client = client_with(NULL, NULL, NULL, 8, 0);
+	put_done = window_done;
+	bad = put_many(c, "window/", 64, 64 * 1024, 0, &b);
+	put_done = batch_done;
+	s3_stats(c, &st);
+	check(!bad && max_in_flight <= 8 && max_in_flight >= 1 &&
+		      st.requests == 64 && st.connects <= 12,
+	      "64 puts on 8 connections: at most 8 in flight, kept alive",
+	      "%u failed, max in flight %u, %llu requests, %llu connects", bad,
+	      max_in_flight, (unsigned long long)st.requests,
+	      (unsigned long long)st.connects);
+	printf("# window: max in flight %u, %llu connections for %llu "
+	       "requests\n",
+	       max_in_flight, (unsigned long long)st.connects,
+	       (unsigned long long)st.requests);
 	s3_client_free(c);
 }
 
