@@ -9,7 +9,9 @@
  * extents that continue each other in one object are merged, so a volume
  * written sequentially costs one extent per region.  Worst case (every
  * block its own extent): 8 bytes per block plus array slack (arrays grow
- * by 1/4), i.e. <= 10 bytes per block, 2.5 GiB for 1 TiB of 4 KiB blocks.
+ * by 1/4, capped at a full region), i.e. <= 10 bytes per block, 2.5 GiB
+ * for 1 TiB of 4 KiB blocks; measured 8.06 (test_bs3_map).  An update that
+ * fails with -ENOMEM leaves the map unchanged.
  *
  * Object ids are small integers chosen by the engine (its object table
  * slots); the map counts live blocks per object id.  Not thread-safe: the
@@ -60,14 +62,17 @@ int64_t bs3_map_move(struct bs3_map *m, uint64_t lba, uint32_t n,
 /*
  * The pieces covering lba..lba+n-1, holes included, in order; at most max
  * are written to out.  Returns how many pieces there are in all (so a
- * return > max means the caller must look again with a bigger array).
+ * return > max means the caller must look again with a bigger array);
+ * 0 when the range is empty or not inside the volume.  Pieces are merged
+ * across region boundaries: neighbours never continue each other.
  */
 size_t bs3_map_lookup(const struct bs3_map *m, uint64_t lba, uint64_t n,
 		      struct bs3_map_piece *out, size_t max);
 
 /*
- * Every mapped extent in lba order (no holes).  Stops and returns fn's
- * value when it is not 0.
+ * Every mapped extent in lba order (no holes), merged across region
+ * boundaries as in bs3_map_lookup() (so at most 65536 blocks each, one
+ * object's worth).  Stops and returns fn's value when it is not 0.
  */
 int bs3_map_walk(const struct bs3_map *m,
 		 int (*fn)(void *arg, const struct bs3_map_piece *p),
@@ -77,7 +82,8 @@ int bs3_map_walk(const struct bs3_map *m,
 uint64_t bs3_map_live(const struct bs3_map *m, uint32_t obj);
 
 uint64_t bs3_map_blocks(const struct bs3_map *m);  /* nr_blocks */
-uint64_t bs3_map_extents(const struct bs3_map *m); /* mapped extents now */
+/* Mapped extents now, as stored: split at region boundaries. */
+uint64_t bs3_map_extents(const struct bs3_map *m);
 uint64_t bs3_map_mapped(const struct bs3_map *m);  /* mapped blocks now */
 size_t bs3_map_memory(const struct bs3_map *m);	   /* bytes allocated */
 
