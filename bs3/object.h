@@ -6,6 +6,8 @@
  *
  * Decoders return 0, or:
  *   -EAGAIN          the buffer is too short; *need says how many bytes
+ *                    (object headers only: superblock, epoch claim and
+ *                    checkpoint are whole objects, so short is -EBADMSG)
  *   -EBADMSG         wrong magic, bad checksum, inconsistent fields
  *   -EPROTONOSUPPORT a newer format version than this build reads
  *   -EXDEV           another volume's uuid (a uuid of NULL checks none)
@@ -97,7 +99,10 @@ int bs3_obj_decode(const void *buf, size_t len, const uint8_t *uuid,
 		   struct bs3_obj_info *info, struct bs3_extent **ext,
 		   size_t *need);
 
-/* Check the data CRC of a whole object (buf = the object, len its size). */
+/*
+ * Check the data CRC of a whole object (buf = the object, len its size,
+ * which must be exactly data_offset + data_len: a torn object is shorter).
+ */
 int bs3_obj_check_data(const struct bs3_obj_info *info, const void *buf,
 		       size_t len);
 
