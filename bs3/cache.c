@@ -147,8 +147,7 @@ int bs3_cache_open(const char *dir, uint64_t size_bytes, uint32_t chunk_bytes,
 	if (chunk_bytes < 4096 || chunk_bytes > (64u << 20) ||
 	    (chunk_bytes & (chunk_bytes - 1))) {
 		snprintf(err, errlen,
-			 "cache chunk size must be a power of two "
-			 "from 4 KiB to 64 MiB");
+			 "cache chunk: a power of two, 4 KiB to 64 MiB");
 		return -EINVAL;
 	}
 	n = size_bytes / chunk_bytes;
@@ -229,9 +228,9 @@ void bs3_cache_close(struct bs3_cache *c)
 		return;
 	if (c->fd >= 0) {
 		/* Give the disk space back; the data is useless from now on. */
-		if (ftruncate(c->fd, 0)) {
-			/* nothing else to do about it */
-		}
+		int r = ftruncate(c->fd, 0);
+
+		(void)r; /* nothing else to do about it */
 		close(c->fd);
 	}
 	pthread_mutex_destroy(&c->lock);

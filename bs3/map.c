@@ -59,7 +59,7 @@ struct opargs {
 
 /* A region's window [wi, wj) and what replaces it. */
 struct plan {
-	unsigned wi, wj, cnt;
+	unsigned int wi, wj, cnt;
 	struct piece p[BS3_MAP_REGION + 4];
 };
 
@@ -90,18 +90,18 @@ void bs3_map_free(struct bs3_map *m)
 	free(m);
 }
 
-static unsigned ent_end(const struct ent *e)
+static unsigned int ent_end(const struct ent *e)
 {
-	return (unsigned)e->start + e->len1 + 1;
+	return (unsigned int)e->start + e->len1 + 1;
 }
 
 /* First entry that ends after s. */
-static unsigned first_after(const struct region *g, unsigned s)
+static unsigned int first_after(const struct region *g, unsigned int s)
 {
-	unsigned lo = 0, hi = g->n;
+	unsigned int lo = 0, hi = g->n;
 
 	while (lo < hi) {
-		unsigned mid = (lo + hi) / 2;
+		unsigned int mid = (lo + hi) / 2;
 
 		if (ent_end(&g->e[mid]) <= s)
 			lo = mid + 1;
@@ -129,10 +129,10 @@ static void push(struct plan *pl, uint32_t start, uint32_t len, uint32_t obj,
  * Plan op on [s, e) of region g.  With m set, also account the change in
  * live and mapped counts (the apply pass); returns the blocks moved.
  */
-static uint32_t plan(const struct region *g, unsigned s, unsigned e,
+static uint32_t plan(const struct region *g, unsigned int s, unsigned int e,
 		     const struct opargs *a, struct plan *pl, struct bs3_map *m)
 {
-	unsigned i = first_after(g, s), j = i;
+	unsigned int i = first_after(g, s), j = i;
 	bool placed = a->op != OP_SET;
 	uint32_t moved = 0;
 
@@ -141,10 +141,10 @@ static uint32_t plan(const struct region *g, unsigned s, unsigned e,
 	pl->wi = i ? i - 1 : 0;
 	pl->wj = j < g->n ? j + 1 : j;
 	pl->cnt = 0;
-	for (unsigned k = pl->wi; k < pl->wj; k++) {
+	for (unsigned int k = pl->wi; k < pl->wj; k++) {
 		const struct ent *x = &g->e[k];
-		unsigned es = x->start, ee = ent_end(x);
-		unsigned ms = es > s ? es : s, me = ee < e ? ee : e;
+		unsigned int es = x->start, ee = ent_end(x);
+		unsigned int ms = es > s ? es : s, me = ee < e ? ee : e;
 
 		if (ee <= s || es >= e) {
 			if (es >= e && !placed) {
@@ -196,9 +196,9 @@ static uint32_t plan(const struct region *g, unsigned s, unsigned e,
 	return moved;
 }
 
-static int reserve(struct bs3_map *m, struct region *g, unsigned need)
+static int reserve(struct bs3_map *m, struct region *g, unsigned int need)
 {
-	unsigned cap = g->cap + g->cap / 4u;
+	unsigned int cap = g->cap + g->cap / 4u;
 	struct ent *e;
 
 	if (need <= g->cap)
@@ -220,7 +220,7 @@ static int reserve(struct bs3_map *m, struct region *g, unsigned need)
 /* Give back an array that is mostly unused (failure to shrink is fine). */
 static void trim(struct bs3_map *m, struct region *g)
 {
-	unsigned cap;
+	unsigned int cap;
 	struct ent *e;
 
 	if (!g->n) {
@@ -243,12 +243,12 @@ static void trim(struct bs3_map *m, struct region *g)
 
 static void splice(struct bs3_map *m, struct region *g, const struct plan *pl)
 {
-	unsigned n = g->n - (pl->wj - pl->wi) + pl->cnt;
+	unsigned int n = g->n - (pl->wj - pl->wi) + pl->cnt;
 
 	if (g->n > pl->wj)
 		memmove(g->e + pl->wi + pl->cnt, g->e + pl->wj,
 			(g->n - pl->wj) * sizeof(*g->e));
-	for (unsigned k = 0; k < pl->cnt; k++) {
+	for (unsigned int k = 0; k < pl->cnt; k++) {
 		const struct piece *p = &pl->p[k];
 
 		g->e[pl->wi + k] = (struct ent){
@@ -303,11 +303,11 @@ static int64_t run(struct bs3_map *m, uint64_t lba, uint64_t n,
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint64_t b = lba; b < lba + n;) {
 			uint64_t ri = b / BS3_MAP_REGION;
-			unsigned s = (unsigned)(b % BS3_MAP_REGION);
+			unsigned int s = (unsigned int)(b % BS3_MAP_REGION);
 			uint64_t left = lba + n - b;
-			unsigned e = left < BS3_MAP_REGION - s
-					     ? s + (unsigned)left
-					     : BS3_MAP_REGION;
+			unsigned int e = left < BS3_MAP_REGION - s
+						 ? s + (unsigned int)left
+						 : BS3_MAP_REGION;
 			struct region *g = &m->r[ri];
 			struct opargs ra = *a;
 
@@ -428,16 +428,16 @@ static void scan(const struct bs3_map *m, uint64_t lba, uint64_t n,
 	for (uint64_t b = lba; b < end && !g->ret;) {
 		uint64_t base = b - b % BS3_MAP_REGION;
 		const struct region *r = &m->r[base / BS3_MAP_REGION];
-		unsigned s = (unsigned)(b - base);
-		unsigned e = end - base < BS3_MAP_REGION
-				     ? (unsigned)(end - base)
-				     : BS3_MAP_REGION;
-		unsigned at = s;
+		unsigned int s = (unsigned int)(b - base);
+		unsigned int e = end - base < BS3_MAP_REGION
+					 ? (unsigned int)(end - base)
+					 : BS3_MAP_REGION;
+		unsigned int at = s;
 
-		for (unsigned k = first_after(r, s); k < r->n; k++) {
+		for (unsigned int k = first_after(r, s); k < r->n; k++) {
 			const struct ent *x = &r->e[k];
-			unsigned es = x->start > s ? x->start : s;
-			unsigned ee = ent_end(x) < e ? ent_end(x) : e;
+			unsigned int es = x->start > s ? x->start : s;
+			unsigned int ee = ent_end(x) < e ? ent_end(x) : e;
 
 			if (x->start >= e)
 				break;
@@ -475,7 +475,7 @@ int bs3_map_walk(const struct bs3_map *m,
 	for (uint64_t ri = 0; ri < m->nr_regions && !g.ret; ri++) {
 		const struct region *r = &m->r[ri];
 
-		for (unsigned k = 0; k < r->n; k++) {
+		for (unsigned int k = 0; k < r->n; k++) {
 			const struct ent *x = &r->e[k];
 
 			add_piece(&g, ri * BS3_MAP_REGION + x->start,

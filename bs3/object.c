@@ -533,10 +533,10 @@ bad:
 
 /* ---- keys ---- */
 
-unsigned bs3_key_hash(uint64_t seq)
+unsigned int bs3_key_hash(uint64_t seq)
 {
 	/* Fibonacci hashing: consecutive seqs land on well-spread prefixes. */
-	return (unsigned)((seq * 0x9E3779B97F4A7C15ull) >> 56);
+	return (unsigned int)((seq * 0x9E3779B97F4A7C15ull) >> 56);
 }
 
 void bs3_key_super(char *buf, size_t len, const char *vol)

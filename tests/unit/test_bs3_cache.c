@@ -359,7 +359,7 @@ static void test_all_pinned(void **state)
 /* Threads reading, filling and dropping a cache far smaller than the data. */
 struct worker {
 	struct bs3_cache *c;
-	unsigned id;
+	unsigned int id;
 	uint64_t bad, hits;
 };
 
@@ -414,11 +414,11 @@ static void test_threads(void **state)
 	uint64_t hits = 0;
 
 	(void)state;
-	for (unsigned i = 0; i < 8; i++) {
+	for (unsigned int i = 0; i < 8; i++) {
 		w[i] = (struct worker){.c = c, .id = i};
 		assert_int_equal(pthread_create(&t[i], NULL, worker, &w[i]), 0);
 	}
-	for (unsigned i = 0; i < 8; i++) {
+	for (unsigned int i = 0; i < 8; i++) {
 		pthread_join(t[i], NULL);
 		assert_int_equal(w[i].bad, 0);
 		hits += w[i].hits;

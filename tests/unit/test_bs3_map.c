@@ -133,7 +133,7 @@ static void test_model(void **state)
 	for (uint64_t b = 0; b < n; b++)
 		md.obj[b] = BS3_MAP_NONE;
 	for (int it = 0; it < 6000; it++) {
-		unsigned op = (unsigned)rnd(10);
+		unsigned int op = (unsigned int)rnd(10);
 		uint64_t lba = rnd(n);
 		uint32_t len = 1 + (uint32_t)rnd(rnd(4) ? 40 : 700);
 

@@ -13,6 +13,8 @@
 
 #include "object.h"
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 static const uint8_t UUID[16] = {1, 2,	3,  4,	5,  6,	7,  8,
 				 9, 10, 11, 12, 13, 14, 15, 16};
 static const uint8_t OTHER[16] = {16, 15, 14, 13, 12, 11, 10, 9,
@@ -109,7 +111,7 @@ static void test_super_validate(void **state)
 	static const uint32_t bad_bs[] = {0, 256, 1000, 8192, 3072};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(bad_bs) / sizeof(bad_bs[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad_bs); i++) {
 		s = good_super();
 		s.block_size = bad_bs[i];
 		err[0] = 0;
@@ -394,67 +396,86 @@ static void bad_extent(struct bs3_extent e, uint64_t nr_blocks, int want)
 
 static void test_obj_bad_extents(void **state)
 {
-	typedef struct bs3_extent E;
-
 	(void)state;
 	/* The good one, for contrast. */
-	bad_extent((E){.lba = 0, .nblocks = 16, .kind = BS3_EXT_DATA}, 0, 0);
+	bad_extent((struct bs3_extent){.lba = 0,
+				       .nblocks = 16,
+				       .kind = BS3_EXT_DATA},
+		   0, 0);
 	/* Beyond the data (16 blocks). */
-	bad_extent((E){.lba = 0, .nblocks = 17, .kind = BS3_EXT_DATA}, 0,
-		   -EBADMSG);
-	bad_extent((E){.lba = 0,
-		       .nblocks = 1,
-		       .kind = BS3_EXT_DATA,
-		       .data_off = 16},
+	bad_extent((struct bs3_extent){.lba = 0,
+				       .nblocks = 17,
+				       .kind = BS3_EXT_DATA},
 		   0, -EBADMSG);
-	bad_extent((E){.lba = 0,
-		       .nblocks = 2,
-		       .kind = BS3_EXT_MOVE,
-		       .data_off = 15,
-		       .src_seq = 1},
+	bad_extent((struct bs3_extent){.lba = 0,
+				       .nblocks = 1,
+				       .kind = BS3_EXT_DATA,
+				       .data_off = 16},
 		   0, -EBADMSG);
-	bad_extent((E){.lba = 0,
-		       .nblocks = 1,
-		       .kind = BS3_EXT_DATA,
-		       .data_off = UINT32_MAX},
+	bad_extent((struct bs3_extent){.lba = 0,
+				       .nblocks = 2,
+				       .kind = BS3_EXT_MOVE,
+				       .data_off = 15,
+				       .src_seq = 1},
+		   0, -EBADMSG);
+	bad_extent((struct bs3_extent){.lba = 0,
+				       .nblocks = 1,
+				       .kind = BS3_EXT_DATA,
+				       .data_off = UINT32_MAX},
 		   0, -EBADMSG);
 	/* Beyond the volume (only when nr_blocks is given). */
-	bad_extent((E){.lba = 1000, .nblocks = 100, .kind = BS3_EXT_ZERO}, 1099,
-		   -EBADMSG);
-	bad_extent((E){.lba = 1000, .nblocks = 100, .kind = BS3_EXT_ZERO}, 1100,
-		   0);
-	bad_extent((E){.lba = UINT64_MAX, .nblocks = 2, .kind = BS3_EXT_ZERO},
+	bad_extent((struct bs3_extent){.lba = 1000,
+				       .nblocks = 100,
+				       .kind = BS3_EXT_ZERO},
+		   1099, -EBADMSG);
+	bad_extent((struct bs3_extent){.lba = 1000,
+				       .nblocks = 100,
+				       .kind = BS3_EXT_ZERO},
+		   1100, 0);
+	bad_extent((struct bs3_extent){.lba = UINT64_MAX,
+				       .nblocks = 2,
+				       .kind = BS3_EXT_ZERO},
 		   0, -EBADMSG);
 	/* Empty, unknown kinds, stray fields. */
-	bad_extent((E){.lba = 0, .nblocks = 0, .kind = BS3_EXT_ZERO}, 0,
-		   -EBADMSG);
-	bad_extent((E){.lba = 0, .nblocks = 1, .kind = 0}, 0, -EBADMSG);
-	bad_extent((E){.lba = 0, .nblocks = 1, .kind = 4}, 0, -EBADMSG);
-	bad_extent((E){.lba = 0,
-		       .nblocks = 1,
-		       .kind = BS3_EXT_ZERO,
-		       .data_off = 1},
+	bad_extent((struct bs3_extent){.lba = 0,
+				       .nblocks = 0,
+				       .kind = BS3_EXT_ZERO},
 		   0, -EBADMSG);
-	bad_extent(
-		(E){.lba = 0, .nblocks = 1, .kind = BS3_EXT_DATA, .src_seq = 1},
-		0, -EBADMSG);
-	/* A MOVE names an older object, within an object's limits. */
-	bad_extent((E){.lba = 0, .nblocks = 1, .kind = BS3_EXT_MOVE}, 0,
+	bad_extent((struct bs3_extent){.lba = 0, .nblocks = 1, .kind = 0}, 0,
 		   -EBADMSG);
-	bad_extent(
-		(E){.lba = 0, .nblocks = 1, .kind = BS3_EXT_MOVE, .src_seq = 9},
-		0, -EBADMSG);
-	bad_extent((E){.lba = 0,
-		       .nblocks = 1,
-		       .kind = BS3_EXT_MOVE,
-		       .src_seq = 8,
-		       .src_off = 65535},
+	bad_extent((struct bs3_extent){.lba = 0, .nblocks = 1, .kind = 4}, 0,
+		   -EBADMSG);
+	bad_extent((struct bs3_extent){.lba = 0,
+				       .nblocks = 1,
+				       .kind = BS3_EXT_ZERO,
+				       .data_off = 1},
+		   0, -EBADMSG);
+	bad_extent((struct bs3_extent){.lba = 0,
+				       .nblocks = 1,
+				       .kind = BS3_EXT_DATA,
+				       .src_seq = 1},
+		   0, -EBADMSG);
+	/* A MOVE names an older object, within an object's limits. */
+	bad_extent((struct bs3_extent){.lba = 0,
+				       .nblocks = 1,
+				       .kind = BS3_EXT_MOVE},
+		   0, -EBADMSG);
+	bad_extent((struct bs3_extent){.lba = 0,
+				       .nblocks = 1,
+				       .kind = BS3_EXT_MOVE,
+				       .src_seq = 9},
+		   0, -EBADMSG);
+	bad_extent((struct bs3_extent){.lba = 0,
+				       .nblocks = 1,
+				       .kind = BS3_EXT_MOVE,
+				       .src_seq = 8,
+				       .src_off = 65535},
 		   0, 0);
-	bad_extent((E){.lba = 0,
-		       .nblocks = 2,
-		       .kind = BS3_EXT_MOVE,
-		       .src_seq = 8,
-		       .src_off = 65535},
+	bad_extent((struct bs3_extent){.lba = 0,
+				       .nblocks = 2,
+				       .kind = BS3_EXT_MOVE,
+				       .src_seq = 8,
+				       .src_off = 65535},
 		   0, -EBADMSG);
 }
 
@@ -673,7 +694,7 @@ static void test_keys(void **state)
 			 BS3_KEY_OTHER);
 
 	/* Strict: every near miss is OTHER. */
-	static const char *bad[] = {
+	static const char *const bad[] = {
 		"vol/super2",
 		"vol/supe",
 		"vol/e/0000000000000ABC",
@@ -692,7 +713,7 @@ static void test_keys(void **state)
 		"vol//super",
 		"",
 	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		assert_int_equal(bs3_key_parse(bad[i], "vol", &seq, &epoch),
 				 BS3_KEY_OTHER);
 
@@ -724,12 +745,12 @@ static void test_keys(void **state)
 
 static void test_key_spread(void **state)
 {
-	unsigned count[256] = {0};
-	unsigned max = 0, min = ~0u;
+	unsigned int count[256] = {0};
+	unsigned int max = 0, min = ~0u;
 
 	(void)state;
 	for (uint64_t s = 1; s <= 4096; s++) {
-		unsigned h = bs3_key_hash(s);
+		unsigned int h = bs3_key_hash(s);
 
 		assert_true(h < 256);
 		count[h]++;
