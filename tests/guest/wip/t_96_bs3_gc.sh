@@ -3,7 +3,7 @@
 # Garbage collection: endless overwrites of a tiny volume keep the bucket
 # bounded (bytes stored at most twice the live data plus a few objects, as
 # docs/bs3.md promises) and the data intact.
-. "$(dirname "$0")/bs3-lib.sh"
+. "$(dirname "$0")/../bs3-lib.sh"
 
 b=$(new_bucket t96)
 url=s3://$b/vol
