@@ -728,8 +728,15 @@ static void check_accepted(const struct buse_dev_params *in,
 	if (in->dev_id != BUSE_DEV_ID_ANY)
 		CHECK(out->dev_id == in->dev_id, "ADD: asked id %u, got %u",
 		      in->dev_id, out->dev_id);
-	CHECK((out->flags & ~BUSE_F_FUA) == (in->flags & ~BUSE_F_FUA),
+	/* Write-back forces a volatile cache: FLUSH (and FUA) are added. */
+	CHECK((out->flags & ~BUSE_F_FUA) ==
+		      ((in->flags | (in->flags & BUSE_F_WRITE_BACK ?
+				     BUSE_F_FLUSH : 0)) & ~BUSE_F_FUA),
 	      "ADD: flags %#x became %#x", in->flags, out->flags);
+	CHECK(!(out->flags & BUSE_F_WRITE_BACK) ||
+		      (out->flags & (BUSE_F_FLUSH | BUSE_F_FUA)) ==
+			      (BUSE_F_FLUSH | BUSE_F_FUA),
+	      "ADD: write-back without a volatile cache (%#x)", out->flags);
 	CHECK(!(out->flags & BUSE_F_FUA) || (out->flags & BUSE_F_FLUSH),
 	      "ADD: accepted FUA without FLUSH (%#x)", out->flags);
 	CHECK(out->logical_block_size >= BUSE_MIN_BLOCK_SIZE &&
@@ -816,8 +823,16 @@ static void check_info_fresh(const struct buse_dev_params *p)
 	      info.daemon_pid);
 	CHECK(info.flags == 0, "GET_INFO flags out %#x", info.flags);
 	CHECK(info.major > 0, "GET_INFO: major 0");
-	CHECK(!info.log_recs && !info.log_size,
-	      "GET_INFO: write-through device with a log");
+	if (p->flags & BUSE_F_WRITE_BACK)
+		CHECK(info.log_size == p->log_bytes * p->nr_queues &&
+			      info.log_free == info.log_size &&
+			      !info.unapplied_recs && !info.retained_recs,
+		      "GET_INFO: new write-back log %llu bytes, %llu free",
+		      (unsigned long long)info.log_size,
+		      (unsigned long long)info.log_free);
+	else
+		CHECK(!info.log_recs && !info.log_size,
+		      "GET_INFO: write-through device with a log");
 	for (i = 0; i < sizeof(info.reserved) / sizeof(info.reserved[0]); i++)
 		CHECK(!info.reserved[i], "GET_INFO: reserved[%u] set", i);
 }
@@ -2352,8 +2367,11 @@ static void check_sqe(struct hq *q, const struct buse_sqe *e)
 	CHECK(!e->reserved0, "buse%u: sqe reserved0 %u", id, e->reserved0);
 	if (logged) {
 		CHECK(q->d->wb, "buse%u: logged write without write-back", id);
-		CHECK(e->op == BUSE_OP_WRITE && !(e->flags & ~(BUSE_SQE_LOGGED |
-							       BUSE_SQE_AFTER)),
+		/* REPLAYED and APPLIED_BEFORE: after a takeover. */
+		CHECK(e->op == BUSE_OP_WRITE &&
+			      !(e->flags &
+				~(BUSE_SQE_LOGGED | BUSE_SQE_AFTER |
+				  BUSE_SQE_REPLAYED | BUSE_SQE_APPLIED_BEFORE)),
 		      "buse%u: logged sqe op %u flags %#x", id, e->op, e->flags);
 		CHECK(e->tag >= q->a.depth && e->tag - q->a.depth < q->a.log_recs,
 		      "buse%u: logged write tag %u outside %u..%u", id, e->tag,

@@ -34,5 +34,6 @@ if timeout 60 "$BUSE" del "$n" 2>"$TEST_TMP/del.err"; then
 	die "buse del reported success although a completed write was never applied"
 fi
 [ -e "/sys/block/buse$n" ] && die "device still present after the failed-loudly delete"
-dmesg | grep -q "buse$n: .*lost" || die "no kernel message about the lost writes"
+dmesg >"$TEST_TMP/dmesg.txt"
+grep -q "buse$n: .*lost" "$TEST_TMP/dmesg.txt" || die "no kernel message about the lost writes"
 log "a never-applied write makes the delete fail loudly: $(cat "$TEST_TMP/del.err")"
