@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 
 #include "bs3.h"
+#include "cache.h"
 #include "map.h"
 #include "object.h"
 #include "s3.h"
@@ -105,6 +106,7 @@ struct bs3_vol {
 	pthread_cond_t cbcond; /* wakes the callback thread */
 
 	struct bs3_map *map;
+	struct bs3_cache *cache; /* optional local read cache (own lock) */
 	struct bs3_objslot **slots;
 	size_t nslots;
 	uint32_t *free_ids;

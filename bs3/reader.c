@@ -14,6 +14,7 @@ struct rd_piece {
 	struct s3_req req;
 	struct bs3_objslot *s;
 	struct rd *rd;
+	uint64_t seq, data_off; /* the cache's key: object, offset in its data */
 };
 
 struct rd {
@@ -53,22 +54,33 @@ static void copy_from_iov(struct bs3_vol *v, const struct bs3_objslot *s,
 	}
 }
 
+/* A piece is finished (lock held): true if it was the read's last. */
+static bool rd_piece_done(struct rd *rd, struct rd_piece *p, int err)
+{
+	p->s->pins--;
+	if (err)
+		rd->err = err;
+	pthread_cond_broadcast(&rd->v->cond);
+	return --rd->pending == 0;
+}
+
 static void rd_done(struct s3_req *req)
 {
 	struct rd_piece *p = req->priv;
 	struct rd *rd = p->rd;
 	struct bs3_vol *v = rd->v;
+	bool ok = !req->err && req->got == req->range_len;
 	bool last;
 
+	/* objects are immutable: what was read may be cached as it is */
+	if (ok && v->cache)
+		bs3_cache_put(v->cache, p->seq, p->data_off, req->rbuf,
+			      req->range_len);
 	pthread_mutex_lock(&v->lock);
-	p->s->pins--;
 	v->st_retries += req->retries;
-	if (req->err || req->got != req->range_len)
-		rd->err = -EIO;
-	last = --rd->pending == 0;
+	last = rd_piece_done(rd, p, ok ? 0 : -EIO);
 	if (last)
 		bs3_cb_queue(v, rd->done, rd->arg, rd->err);
-	pthread_cond_broadcast(&v->cond);
 	pthread_mutex_unlock(&v->lock);
 	s3_req_reset(req);
 	if (last) {
@@ -134,6 +146,8 @@ int bs3_read(struct bs3_vol *v, uint64_t off, uint32_t len, void *buf,
 		s->pins++; /* GC must not delete it under this read */
 		rp->s = s;
 		rp->rd = rd;
+		rp->seq = s->seq;
+		rp->data_off = (uint64_t)p->off * v->bs;
 		rp->req = (struct s3_req){
 			.method = S3_GET,
 			.bucket = v->bucket,
@@ -165,15 +179,27 @@ int bs3_read(struct bs3_vol *v, uint64_t off, uint32_t len, void *buf,
 		return err;
 	if (!rd)
 		return 0;
-	for (unsigned i = 0; i < n; i++)
-		s3_submit(v->cl, &rd->p[i].req);
+	/* the cache first, outside the engine's lock (it does file I/O) */
+	for (unsigned i = 0; i < n; i++) {
+		struct rd_piece *rp = &rd->p[i];
+
+		if (v->cache && !bs3_cache_get(v->cache, rp->seq, rp->data_off,
+					       rp->req.rbuf_len, rp->req.rbuf)) {
+			pthread_mutex_lock(&v->lock);
+			rd_piece_done(rd, rp, 0);
+			pthread_mutex_unlock(&v->lock);
+			continue;
+		}
+		s3_submit(v->cl, &rp->req);
+	}
 	pthread_mutex_lock(&v->lock);
 	bool last = --rd->pending == 0;
 
-	if (last)
-		bs3_cb_queue(v, rd->done, rd->arg, rd->err);
 	pthread_mutex_unlock(&v->lock);
-	if (last)
-		free(rd);
-	return BS3_PENDING;
+	if (!last)
+		return BS3_PENDING;
+	/* every piece finished already (cache hits): served at once */
+	err = rd->err;
+	free(rd);
+	return err;
 }

@@ -161,6 +161,8 @@ void bs3_slot_free(struct bs3_vol *v, struct bs3_objslot *s)
 {
 	if (!s->orphan)
 		bs3_slot_unindex(v, s);
+	if (v->cache && s->state == BS3_OBJ_STORED)
+		bs3_cache_drop(v->cache, s->seq);
 	bs3_slot_drop_data(s);
 	v->slots[s->id] = NULL;
 	v->free_ids[v->nfree++] = s->id;
@@ -268,6 +270,9 @@ static void vol_free(struct bs3_vol *v)
 {
 	if (!v)
 		return;
+	if (v->cache) /* first: freeing the slots need not drop their chunks */
+		bs3_cache_close(v->cache);
+	v->cache = NULL;
 	for (size_t i = 0; i < v->nslots; i++)
 		if (v->slots[i])
 			bs3_slot_free(v, v->slots[i]);
@@ -324,7 +329,7 @@ static int vol_new(const struct bs3_opts *o, struct bs3_vol **out, char *err,
 	v->o.bucket = v->bucket;
 	v->o.volume = v->vol;
 	v->o.s3 = NULL;
-	v->o.cache_dir = NULL; /* see docs/bs3.md: the engine has no cache yet */
+	v->o.cache_dir = NULL; /* the caller's string: used by bs3_open only */
 	if (!v->o.dirty_limit)
 		v->o.dirty_limit = 256ull << 20;
 	if (!v->o.uploads)
@@ -577,6 +582,10 @@ int bs3_open(const struct bs3_opts *o, struct bs3_vol **out, char *err,
 	if (e)
 		return e;
 	e = read_super(v, err, errlen);
+	if (!e && o->cache_dir)
+		e = bs3_cache_open(o->cache_dir,
+				   o->cache_size ? o->cache_size : 1ull << 30,
+				   0, &v->cache, err, errlen);
 	if (!e && !v->read_only)
 		e = bs3_fence_claim(v, err, errlen);
 	if (!e)
@@ -670,6 +679,13 @@ void bs3_get_stats(struct bs3_vol *v, struct bs3_stats *st)
 	st->gc_deleted = v->st_gc_deleted;
 	st->fenced = v->failed == -ESTALE;
 	pthread_mutex_unlock(&v->lock);
+	if (v->cache) {
+		struct bs3_cache_stats cst;
+
+		bs3_cache_get_stats(v->cache, &cst);
+		st->cache_hits = cst.hits;
+		st->cache_misses = cst.misses;
+	}
 	if (v->cl->ops->stats) {
 		s3_stats(v->cl, &cs);
 		st->retries += cs.retries;
