@@ -6,7 +6,8 @@
 # whose name matches one of the FILTERs given as arguments or, without
 # arguments, in $BUSE_TESTS (blank- or comma-separated).  A filter is a
 # substring or glob of the test name ("t_00_smoke", "smoke", "t_1*"); a filter
-# that matches no test counts as a failure.
+# that matches no test counts as a failure.  $BUSE_TEST_DIR names another
+# folder of tests to run instead (tests/guest/wip).
 #
 # Each test runs from the repository root with stdin from /dev/null, under
 # timeout(1): $BUSE_TEST_TIMEOUT seconds (default 900), or the number in a
@@ -25,6 +26,8 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 REPO=$(cd "$HERE/../.." && pwd -P)
+# BUSE_TEST_DIR: run the tests of another folder (tests/guest/wip).
+TDIR=$(cd "${BUSE_TEST_DIR:-$HERE}" && pwd -P) || exit 1
 PATTERNS=$REPO/tests/vm/kernel-log-patterns
 DEFAULT_TIMEOUT=${BUSE_TEST_TIMEOUT:-900}
 LOGDIR=${BUSE_OUT:-/tmp}/guest-tests
@@ -67,7 +70,7 @@ new_kernel_problems() {
 }
 
 # --- which tests -------------------------------------------------------------
-mapfile -t ALL < <(find "$HERE" -maxdepth 1 -name 't_*.sh' -type f -perm -u+x \
+mapfile -t ALL < <(find "$TDIR" -maxdepth 1 -name 't_*.sh' -type f -perm -u+x \
 	-printf '%f\n' | LC_ALL=C sort)
 if [ $# -gt 0 ]; then
 	FILTERS=("$@")
@@ -130,7 +133,7 @@ for t in "${SELECTED[@]}"; do
 	name=${t%.sh}
 	log=$LOGDIR/$name.log
 	limit=$(sed -n '1,20s/^#[[:space:]]*timeout:[[:space:]]*\([0-9][0-9]*\).*/\1/p' \
-		"$HERE/$t" | head -n 1)
+		"$TDIR/$t" | head -n 1)
 	limit=${limit:-$DEFAULT_TIMEOUT}
 
 	echo "# --- $name (limit ${limit}s)"
@@ -139,7 +142,7 @@ for t in "${SELECTED[@]}"; do
 	# The output goes to a file that tail streams: a daemon the test leaves
 	# running cannot keep a pipe open and stall the runner.
 	: >"$log"
-	timeout -k 10 "$limit" "$HERE/$t" </dev/null >"$log" 2>&1 &
+	timeout -k 10 "$limit" "$TDIR/$t" </dev/null >"$log" 2>&1 &
 	tpid=$!
 	tail -n +1 -s 0.2 -f --pid="$tpid" "$log" &
 	tailpid=$!
