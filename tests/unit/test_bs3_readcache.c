@@ -20,8 +20,8 @@
 #include "bs3/fake_s3.h"
 
 #define VOLSZ (4u << 20)
-#define BS 4096u
-#define OBJ (64u << 10)
+#define BS    4096u
+#define OBJ   (64u << 10)
 
 static void quiet(void *arg, const char *line)
 {
@@ -51,11 +51,11 @@ static int setup(void **state)
 	strcpy(c->dir, "/tmp/bs3-readcache-XXXXXX");
 	if (!mkdtemp(c->dir))
 		return -1;
-	c->o = (struct bs3_opts){ .bucket = "b",
-				  .volume = "vol",
-				  .client = fake_s3_client(c->f),
-				  .no_gc = true,
-				  .progress = quiet };
+	c->o = (struct bs3_opts){.bucket = "b",
+				 .volume = "vol",
+				 .client = fake_s3_client(c->f),
+				 .no_gc = true,
+				 .progress = quiet};
 	if (bs3_create(&c->o, VOLSZ, BS, OBJ, err, sizeof(err)))
 		return -1;
 	*state = c;
