@@ -146,7 +146,7 @@ int bs3_flush_sync(struct bs3_vol *v);
 struct bs3_stats {
 	/* the volume */
 	uint64_t objects;      /* data objects in the bucket (known) */
-	uint64_t bytes_stored; /* their data bytes */
+	uint64_t bytes_stored; /* their bytes (inspect: as listed) */
 	uint64_t live_bytes;   /* data bytes the map refers to */
 	double garbage_ratio;  /* 1 - live/stored */
 	uint64_t ckpt_seq;     /* last checkpoint's object seq */

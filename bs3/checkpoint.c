@@ -341,7 +341,9 @@ int bs3_recover(struct bs3_vol *v, bool write, char *err, size_t errlen)
 		for (size_t i = f; i < nd && d[i].seq == s; i++)
 			best = i; /* sorted by epoch: the last is the highest */
 		if (best == nd) {
-			reason = "gap";
+			/* d is sorted by seq: anything after s lies beyond */
+			reason = nd && d[nd - 1].seq > s ? "gap"
+							  : "end of the log";
 			break;
 		}
 		if (d[best].epoch < cur_epoch) {

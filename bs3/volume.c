@@ -781,6 +781,49 @@ static int open_offline(const struct bs3_opts *o, struct bs3_vol **out,
 	return 0;
 }
 
+/* Objects, bytes and checkpoints as listed, and the newest epoch. */
+static int inspect_listing(struct bs3_vol *v, struct bs3_stats *st, char *err,
+			   size_t errlen)
+{
+	struct s3_object *objs = NULL;
+	char prefix[512], why[256];
+	size_t n = 0;
+	int e;
+
+	snprintf(prefix, sizeof(prefix), "%s/", v->vol);
+	e = s3_list(v->cl, v->bucket, prefix, &objs, &n, why, sizeof(why));
+	if (e) {
+		snprintf(err, errlen, "s3://%s/%s: %s", v->bucket, v->vol, why);
+		return e;
+	}
+	st->objects = st->bytes_stored = st->checkpoints = st->epoch = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t seq, ep;
+
+		switch (bs3_key_parse(objs[i].key, v->vol, &seq, &ep)) {
+		case BS3_KEY_DATA:
+			st->objects++;
+			st->bytes_stored += objs[i].size;
+			break;
+		case BS3_KEY_CKPT:
+			st->checkpoints++;
+			break;
+		case BS3_KEY_EPOCH:
+			if (ep > st->epoch)
+				st->epoch = ep;
+			break;
+		default:
+			break;
+		}
+	}
+	s3_objects_free(objs, n);
+	st->garbage_ratio =
+		st->bytes_stored && st->live_bytes < st->bytes_stored
+			? 1.0 - (double)st->live_bytes / (double)st->bytes_stored
+			: 0.0;
+	return 0;
+}
+
 int bs3_inspect(const struct bs3_opts *o, struct bs3_geometry *g,
 		struct bs3_stats *st, char *err, size_t errlen)
 {
@@ -791,8 +834,14 @@ int bs3_inspect(const struct bs3_opts *o, struct bs3_geometry *g,
 		return e;
 	*g = v->geo;
 	bs3_get_stats(v, st);
+	/*
+	 * What the bucket holds, not only what the map needs: objects with
+	 * no live data (garbage not yet collected, leftovers beyond a gap)
+	 * count too, and the writer epoch is the newest claimed one.
+	 */
+	e = inspect_listing(v, st, err, errlen);
 	vol_free(v);
-	return 0;
+	return e;
 }
 
 struct check_ctx {
