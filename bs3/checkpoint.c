@@ -137,12 +137,12 @@ static struct bs3_objslot *add_stored(struct bs3_vol *v, uint64_t seq,
 
 	if (!s)
 		return NULL;
-	s->state = BS3_OBJ_STORED;
 	s->released = true;
 	s->seq = seq;
 	s->epoch = epoch;
 	s->data_offset = data_offset;
 	s->nblocks = data_len / v->bs;
+	bs3_slot_set_stored(v, s);
 	s->flags = flags;
 	s->orphan = orphan;
 	bs3_key_data(s->key, sizeof(s->key), v->vol, seq, epoch);
@@ -246,7 +246,7 @@ static int write_epoch_start(struct bs3_vol *v, char *err, size_t errlen)
 			 v->vol, s->key, strerror(-e));
 		return e;
 	}
-	s->state = BS3_OBJ_STORED;
+	bs3_slot_set_stored(v, s);
 	s->released = true;
 	bs3_slot_drop_data(s);
 	v->stored_upto = s->seq;
@@ -611,6 +611,50 @@ unlock:
 	free(sn.x);
 	free(sn.idx);
 	free(sn.objs);
+	return e;
+}
+
+int bs3_checkpoint_retire(struct bs3_vol *v)
+{
+	struct bs3_ckpt ck = { 0 };
+	char key[512], oldkey[512], why[256];
+	void *buf = NULL;
+	size_t len = 0;
+	int e;
+
+	pthread_mutex_lock(&v->lock);
+	while (v->ckpt_busy)
+		pthread_cond_wait(&v->cond, &v->lock);
+	if (!v->kept[0].valid || !v->kept[1].valid || v->failed) {
+		pthread_mutex_unlock(&v->lock);
+		return 0;
+	}
+	v->ckpt_busy = true;
+	bs3_key_ckpt(key, sizeof(key), v->vol, v->kept[0].seq,
+		     v->kept[0].epoch);
+	bs3_key_ckpt(oldkey, sizeof(oldkey), v->vol, v->kept[1].seq,
+		     v->kept[1].epoch);
+	pthread_mutex_unlock(&v->lock);
+
+	/* the older one is only a fallback for a bad newest one: check it */
+	e = bs3_get_whole(v, key, &buf, &len);
+	if (!e)
+		e = bs3_ckpt_decode(buf, len, v->sb.uuid, v->nr_blocks, &ck);
+	free(buf);
+	if (!e)
+		bs3_ckpt_free(&ck);
+
+	pthread_mutex_lock(&v->lock);
+	if (!e)
+		bs3_kept_free(&v->kept[1]);
+	v->ckpt_busy = false;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+	if (!e) {
+		const char *k = oldkey;
+
+		s3_delete_keys(v->cl, v->bucket, &k, 1, why, sizeof(why));
+	}
 	return e;
 }
 

@@ -116,6 +116,8 @@ struct bs3_vol {
 	struct bs3_objslot *open;
 	uint64_t open_since_ms; /* first write into the open object */
 	/* sealed, not yet released objects, in seq order */
+	uint64_t stored_blocks; /* data blocks of every stored object */
+	bool gc_stalled;	/* the last GC pass could do nothing */
 	struct bs3_objslot **fifo;
 	size_t fifo_n, fifo_cap;
 	uint64_t next_seq;
@@ -168,6 +170,8 @@ struct bs3_objslot *bs3_slot_new(struct bs3_vol *v);
 int bs3_slot_index(struct bs3_vol *v, struct bs3_objslot *s);
 void bs3_slot_unindex(struct bs3_vol *v, struct bs3_objslot *s);
 struct bs3_objslot *bs3_slot_by_seq(struct bs3_vol *v, uint64_t seq);
+/* Mark a slot's object stored (counts it in stored_blocks). */
+void bs3_slot_set_stored(struct bs3_vol *v, struct bs3_objslot *s);
 /* Drop a slot whose object is gone from the bucket (live 0, no pins). */
 void bs3_slot_free(struct bs3_vol *v, struct bs3_objslot *s);
 /* Drop the in-memory data of a released object. */
@@ -216,6 +220,12 @@ int bs3_recover(struct bs3_vol *v, bool write, char *err, size_t errlen);
 /* Write a checkpoint of the current map (no lock held). */
 int bs3_checkpoint(struct bs3_vol *v);
 void bs3_kept_free(struct bs3_kept *k);
+/*
+ * Nothing was written since the newest checkpoint: verify that it reads
+ * back whole, then forget (and delete) the older one, so that what only
+ * it named may be deleted (no lock held).
+ */
+int bs3_checkpoint_retire(struct bs3_vol *v);
 /* Does the kept checkpoint's object table name (seq, epoch)? */
 bool bs3_kept_has(const struct bs3_kept *k, uint64_t seq, uint64_t epoch);
 
@@ -224,6 +234,22 @@ bool bs3_kept_has(const struct bs3_kept *k, uint64_t seq, uint64_t epoch);
 int bs3_gc_pass(struct bs3_vol *v, bool force);
 /* Is a background pass worth it now? (lock held) */
 bool bs3_gc_wanted(struct bs3_vol *v);
+/*
+ * Dead objects wait only for a checkpoint (deletion needs that no kept
+ * checkpoint name them or precede them), and they outweigh what writing
+ * one costs? (lock held)
+ */
+bool bs3_gc_ckpt_wanted(struct bs3_vol *v);
+/*
+ * The bucket's bound in bytes: 2 x live data (GC keeps every object at
+ * least gc_live_pct = 50% live) + 8 objects + twice a checkpoint's size
+ * (dead objects wait for at most two checkpoints).  (lock held)
+ */
+uint64_t bs3_gc_bound(struct bs3_vol *v);
+/* The bucket exceeds its bound. (lock held) */
+bool bs3_gc_over(struct bs3_vol *v);
+/* Writes must wait for GC: over, and GC can still help. (lock held) */
+bool bs3_gc_behind(struct bs3_vol *v);
 /* Delete objects nothing needs any more (no lock); count deleted. */
 int bs3_gc_delete(struct bs3_vol *v);
 

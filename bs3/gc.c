@@ -53,6 +53,50 @@ bool bs3_gc_wanted(struct bs3_vol *v)
 	return stored && (double)live < (double)stored * v->o.gc_live_pct / 100.0;
 }
 
+/* A checkpoint's size: 32 bytes per object, 24 per extent. */
+static uint64_t ckpt_cost(struct bs3_vol *v)
+{
+	return 32 * (uint64_t)v->nslots + 24 * bs3_map_extents(v->map);
+}
+
+bool bs3_gc_ckpt_wanted(struct bs3_vol *v)
+{
+	uint64_t blocked = 0, cost;
+
+	/* (with no checkpoint yet, every dead object waits for the first) */
+	for (size_t i = 0; i < v->nslots; i++) {
+		const struct bs3_objslot *s = v->slots[i];
+
+		if (s && s->state == BS3_OBJ_STORED && s->released &&
+		    !s->orphan && !s->pins && !bs3_map_live(v->map, s->id) &&
+		    !deletable(v, s))
+			blocked += (uint64_t)s->nblocks * v->bs;
+	}
+	cost = ckpt_cost(v);
+	if (cost < 2ull * v->sb.object_size)
+		cost = 2ull * v->sb.object_size;
+	return blocked >= cost;
+}
+
+uint64_t bs3_gc_bound(struct bs3_vol *v)
+{
+	uint64_t live = bs3_map_mapped(v->map) * v->bs;
+
+	return live * 100 / v->o.gc_live_pct + 8ull * v->sb.object_size +
+	       2 * ckpt_cost(v);
+}
+
+bool bs3_gc_over(struct bs3_vol *v)
+{
+	return !v->o.no_gc && !v->read_only &&
+	       v->stored_blocks * v->bs > bs3_gc_bound(v);
+}
+
+bool bs3_gc_behind(struct bs3_vol *v)
+{
+	return !v->gc_stalled && bs3_gc_over(v);
+}
+
 int bs3_gc_delete(struct bs3_vol *v)
 {
 	char **keys = NULL, why[256];
@@ -75,6 +119,8 @@ int bs3_gc_delete(struct bs3_vol *v)
 		bs3_slot_free(v, s);
 	}
 	v->st_gc_deleted += n;
+	if (n)
+		pthread_cond_broadcast(&v->cond); /* writers waiting for GC */
 	pthread_mutex_unlock(&v->lock);
 	if (n)
 		e = s3_delete_keys(v->cl, v->bucket, (const char *const *)keys,

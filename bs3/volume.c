@@ -157,8 +157,17 @@ void bs3_slot_drop_data(struct bs3_objslot *s)
 	s3_req_reset(&s->req);
 }
 
+void bs3_slot_set_stored(struct bs3_vol *v, struct bs3_objslot *s)
+{
+	if (s->state != BS3_OBJ_STORED)
+		v->stored_blocks += s->nblocks;
+	s->state = BS3_OBJ_STORED;
+}
+
 void bs3_slot_free(struct bs3_vol *v, struct bs3_objslot *s)
 {
+	if (s->state == BS3_OBJ_STORED)
+		v->stored_blocks -= s->nblocks;
 	if (!s->orphan)
 		bs3_slot_unindex(v, s);
 	if (v->cache && s->state == BS3_OBJ_STORED)
@@ -511,13 +520,45 @@ static void *bg_thread(void *arg)
 			pthread_mutex_lock(&v->lock);
 			continue;
 		}
+		/*
+		 * Garbage that only a checkpoint keeps: write one (or, with
+		 * nothing new since the newest, retire the older), at most
+		 * once a second, so that the bucket stays bounded.
+		 */
 		if (!v->o.no_gc && !v->read_only && !v->failed &&
-		    now >= gc_next && bs3_gc_wanted(v)) {
+		    !v->closing && now >= v->last_ckpt_ms + 1000 &&
+		    bs3_gc_ckpt_wanted(v)) {
+			bool idle = v->kept[0].seq == v->next_seq - 1 &&
+				    !(v->open && v->open->nblocks + v->open->next);
+
+			v->last_ckpt_ms = now;
+			pthread_mutex_unlock(&v->lock);
+			if (idle)
+				bs3_checkpoint_retire(v);
+			else
+				bs3_checkpoint(v);
+			bs3_gc_delete(v);
+			pthread_mutex_lock(&v->lock);
+			continue;
+		}
+		if (!v->o.no_gc && !v->read_only && !v->failed &&
+		    (now >= gc_next || bs3_gc_behind(v)) && bs3_gc_wanted(v)) {
+			uint64_t deleted = v->st_gc_deleted;
+			bool over = bs3_gc_over(v);
+
 			pthread_mutex_unlock(&v->lock);
 			int n = bs3_gc_pass(v, false);
 
 			pthread_mutex_lock(&v->lock);
-			/* nothing to do: look again later, not in a loop */
+			/*
+			 * Nothing to do: look again later, not in a loop, and
+			 * let writers waiting for GC go (it cannot help them).
+			 */
+			v->gc_stalled = over && n <= 0 &&
+					deleted == v->st_gc_deleted &&
+					!bs3_gc_ckpt_wanted(v);
+			if (v->gc_stalled)
+				pthread_cond_broadcast(&v->cond);
 			if (n <= 0)
 				gc_next = bs3_now_ms() + 1000;
 			continue;

@@ -210,9 +210,9 @@ static void upload_done(struct s3_req *req)
 		abandon(v, s, v->failed);
 		fifo_remove(v, s);
 		if (!req->err)
-			s->state = BS3_OBJ_STORED;
+			bs3_slot_set_stored(v, s);
 	} else {
-		s->state = BS3_OBJ_STORED;
+		bs3_slot_set_stored(v, s);
 		v->st_uploads++;
 		release_ready(v);
 	}
@@ -316,6 +316,11 @@ int bs3_write(struct bs3_vol *v, uint64_t off, uint32_t len, const void *buf,
 		pthread_mutex_lock(&v->lock);
 		if (v->dirty >= v->o.dirty_limit && !v->failed)
 			pthread_cond_wait(&v->cond, &v->lock);
+	}
+	/* and for GC, when the bucket outgrows its bound (docs/bs3.md) */
+	while (!v->failed && bs3_gc_behind(v) && !on_cb_thread(v)) {
+		pthread_cond_signal(&v->bgcond);
+		pthread_cond_wait(&v->cond, &v->lock);
 	}
 	if (v->failed) {
 		e = v->failed;
