@@ -14,7 +14,7 @@ mnt=$TEST_TMP/mnt
 mkdir -p "$mnt"
 mkfs.ext4 -q -F "$dev"
 mount "$dev" "$mnt"
-on_exit "umount '$mnt' 2>/dev/null"
+on_exit "umount '$mnt' 2>/dev/null || true"
 cp -a "$REPO/lib" "$REPO/tool" "$REPO/bs3" "$mnt/"
 head -c 6M /dev/urandom >"$mnt/random.bin"
 (cd "$mnt" && find . -type f ! -name sums -print0 | sort -z | xargs -0 sha256sum >"$TEST_TMP/sums")

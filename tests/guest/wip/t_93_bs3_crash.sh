@@ -18,7 +18,7 @@ mnt=$TEST_TMP/mnt
 mkdir -p "$mnt"
 mkfs.ext4 -q -F "$dev"
 mount "$dev" "$mnt"
-on_exit "umount '$mnt' 2>/dev/null"
+on_exit "umount '$mnt' 2>/dev/null || true"
 
 # The writer: 64 KiB files of random data, their sums in a list kept
 # outside the device; a sync every 8 files; overwrites old files too.

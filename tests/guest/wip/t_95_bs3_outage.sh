@@ -20,9 +20,13 @@ s3_outage stop
 log "S3 proxy stopped"
 sleep 10
 n=$(dev_id "$dev")
-dirty=$("$BUSE" info "$n" --json | bs3_json - bs3.dirty_bytes) || dirty=?
+timeout 20 "$BUSE" info "$n" --json >"$TEST_TMP/info.json" 2>&1
+dirty=$(bs3_json "$TEST_TMP/info.json" bs3.dirty_bytes) || dirty=
 s3_outage cont
+[ -n "$dirty" ] || { cat "$TEST_TMP/info.json"; die "buse info shows no bs3 stats during the outage"; }
 log "S3 proxy running again (dirty bytes during the outage: $dirty)"
+# the outage must have reached the writes: they waited with data unstored
+[ "$dirty" -ge $((1 << 20)) ] || die "only $dirty bytes unstored during the outage"
 wait "$fpid" || die "fio failed across the outage"
 sync
 buse_del "$n"
