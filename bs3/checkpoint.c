@@ -259,11 +259,11 @@ int bs3_recover(struct bs3_vol *v, bool write, char *err, size_t errlen)
 	size_t ndobjs = 0, ncobjs = 0, nd = 0, nc = 0, applied = 0;
 	struct lobj *d = NULL, *c = NULL;
 	struct bs3_ckpt ck = { 0 }, ck2 = { 0 };
-	bool have = false, have2 = false;
+	bool have = false, have2 = false, lost = false;
 	const char *reason = "end";
 	uint32_t *idmap = NULL;
-	uint64_t s, cur_epoch = 0;
-	int e;
+	uint64_t s, cur_epoch = 0, lost_seq = 0;
+	int e, lost_err = 0;
 
 	e = list_kind(v, "c", BS3_KEY_CKPT, &cobjs, &ncobjs, &c, &nc, err,
 		      errlen);
@@ -283,6 +283,11 @@ int bs3_recover(struct bs3_vol *v, bool write, char *err, size_t errlen)
 		if (e) {
 			bs3_progress(v, "recovery: checkpoint %s unusable (%s)",
 				     c[i].key, strerror(-e));
+			if (!have && !lost) { /* newer than the one we use */
+				lost = true;
+				lost_seq = c[i].seq;
+				lost_err = e;
+			}
 			continue;
 		}
 		c[i].keep = true;
@@ -388,6 +393,21 @@ int bs3_recover(struct bs3_vol *v, bool write, char *err, size_t errlen)
 	bs3_progress(v, "recovery: applied %zu objects", applied);
 	bs3_progress(v, "recovery: run ends at seq %" PRIu64 " (%s)", s - 1,
 		     reason);
+	/*
+	 * A checkpoint is written only once every object up to its seq is
+	 * stored: if the run falls short of one we could not use, objects a
+	 * flush made durable are missing.  Attaching would silently lose them
+	 * (and remove what lies beyond), so refuse and change nothing.
+	 */
+	if (lost && s - 1 < lost_seq) {
+		snprintf(err, errlen,
+			 "s3://%s/%s is damaged: checkpoint seq %" PRIu64
+			 " is unusable (%s) and the log breaks at seq %" PRIu64
+			 ": objects are missing; nothing was changed",
+			 v->bucket, v->vol, lost_seq, strerror(-lost_err), s);
+		e = -EBADMSG;
+		goto out;
+	}
 	v->next_seq = s;
 	v->stored_upto = s - 1;
 
