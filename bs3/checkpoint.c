@@ -232,7 +232,6 @@ static int write_epoch_start(struct bs3_vol *v, char *err, size_t errlen)
 	s->niov = s->iov_cap = 1;
 	bs3_queue_object(v, s);
 	v->fifo_n = 0; /* stored synchronously below, not by the uploader */
-	v->objs_since_ckpt = 0;
 	s->req = (struct s3_req){ .method = S3_PUT,
 				  .bucket = v->bucket,
 				  .key = s->key,
@@ -436,6 +435,12 @@ int bs3_recover(struct bs3_vol *v, bool write, char *err, size_t errlen)
 			free(keys);
 			goto out;
 		}
+		/*
+		 * What lies after the checkpoint is what the next attach rolls
+		 * forward: it counts towards the next checkpoint, or attach
+		 * after attach (crash after crash) would make it grow.
+		 */
+		v->objs_since_ckpt = v->next_seq - 1 - (have ? ck.seq : 0);
 		for (size_t i = 0; i < nd; i++)
 			if (!d[i].keep)
 				keys[k++] = d[i].key;
