@@ -101,6 +101,7 @@ int bs3_gc_delete(struct bs3_vol *v)
 {
 	char **keys = NULL, why[256];
 	size_t n = 0;
+	uint64_t blocks = 0;
 	int e = 0;
 
 	pthread_mutex_lock(&v->lock);
@@ -115,16 +116,22 @@ int bs3_gc_delete(struct bs3_vol *v)
 		if (!deletable(v, s) || !(keys[n] = strdup(s->key)))
 			continue;
 		n++;
+		blocks += s->nblocks;
 		/* out of the table first: nothing can pin it any more */
 		bs3_slot_free(v, s);
 	}
 	v->st_gc_deleted += n;
-	if (n)
-		pthread_cond_broadcast(&v->cond); /* writers waiting for GC */
+	/* still in the bucket until the delete is answered */
+	v->stored_blocks += blocks;
 	pthread_mutex_unlock(&v->lock);
 	if (n)
 		e = s3_delete_keys(v->cl, v->bucket, (const char *const *)keys,
 				   n, why, sizeof(why));
+	pthread_mutex_lock(&v->lock);
+	v->stored_blocks -= blocks;
+	if (n)
+		pthread_cond_broadcast(&v->cond); /* writers waiting for GC */
+	pthread_mutex_unlock(&v->lock);
 	/* a failed delete leaves garbage that recovery removes */
 	for (size_t i = 0; i < n; i++)
 		free(keys[i]);
