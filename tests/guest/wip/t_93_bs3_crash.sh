@@ -42,8 +42,15 @@ for r in $(seq "$ROUNDS"); do
 	sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", 0.5 + rand() * 2.5 }')"
 	pid=$(daemon_pid "$n")
 	kill -9 "$pid"
-	for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
-	alive "$pid" && die "daemon $pid survived kill -9"
+	for _ in $(seq 300); do alive "$pid" || break; sleep 0.1; done
+	if alive "$pid"; then
+		grep State "/proc/$pid/status"
+		for t in /proc/"$pid"/task/*; do
+			echo "thread ${t##*/}: $(cat "$t/comm") $(grep State "$t/status")"
+			cat "$t/stack" 2>/dev/null
+		done
+		die "daemon $pid survived kill -9 for 30 s"
+	fi
 	"$BUSE" recover "$n" bs3 "$url" --log "$TEST_TMP/bs3-daemon.log" >/dev/null ||
 		{ tail -20 "$TEST_TMP/bs3-daemon.log"; die "round $r: buse recover failed"; }
 	log "round $r: daemon $pid killed, $(daemon_pid "$n") serves"
