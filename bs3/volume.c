@@ -735,13 +735,31 @@ void bs3_get_stats(struct bs3_vol *v, struct bs3_stats *st)
 
 /* ---- offline operations ---- */
 
+/* Check the bucket, then list every key of the volume. */
+static int list_volume(struct bs3_vol *v, struct s3_object **objs, size_t *n,
+		       char *err, size_t errlen)
+{
+	char prefix[512], why[256];
+	int e = s3_head_bucket(v->cl, v->bucket, why, sizeof(why));
+
+	if (e) {
+		snprintf(err, errlen, "s3://%s: %s", v->bucket, why);
+		return e;
+	}
+	snprintf(prefix, sizeof(prefix), "%s/", v->vol);
+	e = s3_list(v->cl, v->bucket, prefix, objs, n, why, sizeof(why));
+	if (e)
+		snprintf(err, errlen, "s3://%s/%s: %s", v->bucket, v->vol, why);
+	return e;
+}
+
 int bs3_create(const struct bs3_opts *o, uint64_t size, uint32_t block_size,
 	       uint32_t object_size, char *err, size_t errlen)
 {
 	struct bs3_vol *v;
 	struct bs3_super sb = { 0 };
 	struct s3_object *objs = NULL;
-	char prefix[512], key[512], why[256];
+	char key[512];
 	uint8_t buf[sizeof(struct bs3_disk_super)];
 	size_t n = 0;
 	int e;
@@ -762,17 +780,9 @@ int bs3_create(const struct bs3_opts *o, uint64_t size, uint32_t block_size,
 	e = bs3_super_validate(&sb, err, errlen);
 	if (e)
 		goto out;
-	e = s3_head_bucket(v->cl, v->bucket, why, sizeof(why));
-	if (e) {
-		snprintf(err, errlen, "s3://%s: %s", v->bucket, why);
+	e = list_volume(v, &objs, &n, err, errlen);
+	if (e)
 		goto out;
-	}
-	snprintf(prefix, sizeof(prefix), "%s/", v->vol);
-	e = s3_list(v->cl, v->bucket, prefix, &objs, &n, why, sizeof(why));
-	if (e) {
-		snprintf(err, errlen, "s3://%s/%s: %s", v->bucket, v->vol, why);
-		goto out;
-	}
 	s3_objects_free(objs, n);
 	if (n) {
 		snprintf(err, errlen,
@@ -797,6 +807,12 @@ out:
 	return e;
 }
 
+static void no_progress(void *arg, const char *line)
+{
+	(void)arg;
+	(void)line;
+}
+
 /* Attach read-only without threads: the state as recovery would see it. */
 static int open_offline(const struct bs3_opts *o, struct bs3_vol **out,
 			bool quiet, char *err, size_t errlen)
@@ -810,7 +826,7 @@ static int open_offline(const struct bs3_opts *o, struct bs3_vol **out,
 	if (e)
 		return e;
 	if (quiet && !o->progress)
-		v->o.progress = NULL;
+		v->o.progress = no_progress;
 	e = read_super(v, err, errlen);
 	if (!e)
 		e = bs3_recover(v, false, err, errlen);
@@ -827,16 +843,11 @@ static int inspect_listing(struct bs3_vol *v, struct bs3_stats *st, char *err,
 			   size_t errlen)
 {
 	struct s3_object *objs = NULL;
-	char prefix[512], why[256];
 	size_t n = 0;
-	int e;
+	int e = list_volume(v, &objs, &n, err, errlen);
 
-	snprintf(prefix, sizeof(prefix), "%s/", v->vol);
-	e = s3_list(v->cl, v->bucket, prefix, &objs, &n, why, sizeof(why));
-	if (e) {
-		snprintf(err, errlen, "s3://%s/%s: %s", v->bucket, v->vol, why);
+	if (e)
 		return e;
-	}
 	st->objects = st->bytes_stored = st->checkpoints = st->epoch = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t seq, ep;
@@ -980,24 +991,16 @@ int bs3_destroy(const struct bs3_opts *o, char *err, size_t errlen)
 {
 	struct bs3_vol *v;
 	struct s3_object *objs = NULL;
-	char prefix[512], why[256];
+	char why[256];
 	size_t n = 0;
 	int e;
 
 	e = vol_new(o, &v, err, errlen);
 	if (e)
 		return e;
-	e = s3_head_bucket(v->cl, v->bucket, why, sizeof(why));
-	if (e) {
-		snprintf(err, errlen, "s3://%s: %s", v->bucket, why);
+	e = list_volume(v, &objs, &n, err, errlen);
+	if (e)
 		goto out;
-	}
-	snprintf(prefix, sizeof(prefix), "%s/", v->vol);
-	e = s3_list(v->cl, v->bucket, prefix, &objs, &n, why, sizeof(why));
-	if (e) {
-		snprintf(err, errlen, "s3://%s/%s: %s", v->bucket, v->vol, why);
-		goto out;
-	}
 	if (!n) {
 		snprintf(err, errlen, "no BS3 volume at s3://%s/%s", v->bucket,
 			 v->vol);
