@@ -11,7 +11,8 @@
  * a pointer to the caller's buffer, which must stay valid until the
  * write's release callback runs.  Writes gather into an open object of
  * object_size bytes, sealed when full, at a flush, or after seal_ms; sealed
- * objects upload in parallel straight from those buffers (no copy).  A
+ * objects upload in parallel straight from those buffers (no object is
+ * assembled; libcurl copies each body piecewise into its send buffer).  A
  * write is released when its object and every object before it are stored,
  * i.e. in the order recovery replays them.  A flush completes when every
  * object with earlier writes is stored and the writer is still the volume's

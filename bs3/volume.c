@@ -472,8 +472,9 @@ static bool ckpt_due(struct bs3_vol *v, uint64_t now)
 
 /*
  * The background thread: seals an open object after seal_ms, runs the
- * fence checks that complete flushes, checkpoints and GC.  It is the only
- * thread that makes synchronous S3 calls while the volume is attached.
+ * fence checks that complete flushes, checkpoints and GC: the engine's
+ * synchronous S3 calls while attached run here (bs3_close()'s final
+ * checkpoint, on the caller's thread, aside).
  */
 static void *bg_thread(void *arg)
 {

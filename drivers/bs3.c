@@ -4,8 +4,9 @@
  * bound to libbuse.  The engine does the work; this file maps requests:
  *
  *   write   bs3_write() applies it and keeps a pointer to the data, which
- *           is the kernel's write log itself (the only copy on the way to
- *           S3); the callback returns BUSE_RETAIN, so the kernel keeps the
+ *           is the kernel's write log itself (no object buffer: the one
+ *           copy on the way to S3 is libcurl's, into its send buffer);
+ *           the callback returns BUSE_RETAIN, so the kernel keeps the
  *           record, and the engine's release callback buse_release()s it
  *           once its object (and every object before it) is stored.  So a
  *           killed daemon loses nothing on a recoverable device: the next
