@@ -191,42 +191,13 @@ void bs3_fail(struct bs3_vol *v, int err)
 	pthread_cond_signal(&v->bgcond);
 }
 
-static void upload_done(struct s3_req *req)
+static void upload_done(struct s3_req *req);
+
+/* Start what may upload now: into go[64], counted in flight (lock held). */
+static unsigned int take_uploads(struct bs3_vol *v, struct s3_req **go)
 {
-	struct bs3_objslot *s = req->priv;
-	struct bs3_vol *v = s->vol;
+	unsigned int n = 0;
 
-	pthread_mutex_lock(&v->lock);
-	v->inflight--;
-	v->st_retries += req->retries;
-	if (req->err && !v->failed) {
-		char why[256];
-
-		bs3_progress(v, "upload of %s failed for good: %s", s->key,
-			     s3_strerror(req, why, sizeof(why)));
-		bs3_fail(v, -EIO);
-	}
-	if (v->failed) {
-		abandon(v, s, v->failed);
-		fifo_remove(v, s);
-		if (!req->err)
-			bs3_slot_set_stored(v, s);
-	} else {
-		bs3_slot_set_stored(v, s);
-		v->st_uploads++;
-		release_ready(v);
-	}
-	pthread_cond_broadcast(&v->cond);
-	pthread_mutex_unlock(&v->lock);
-	bs3_kick_uploads(v);
-}
-
-void bs3_kick_uploads(struct bs3_vol *v)
-{
-	struct s3_req *go[64];
-	unsigned n = 0;
-
-	pthread_mutex_lock(&v->lock);
 	for (size_t i = 0; i < v->fifo_n && !v->failed && n < 64 &&
 			   v->inflight < v->o.uploads;
 	     i++) {
@@ -250,8 +221,58 @@ void bs3_kick_uploads(struct bs3_vol *v)
 		v->inflight++;
 		go[n++] = &s->req;
 	}
+	return n;
+}
+
+static void upload_done(struct s3_req *req)
+{
+	struct bs3_objslot *s = req->priv;
+	struct bs3_vol *v = s->vol;
+	struct s3_client *cl;
+	struct s3_req *go[64];
+	unsigned int n;
+
+	pthread_mutex_lock(&v->lock);
+	v->inflight--;
+	v->st_retries += req->retries;
+	if (req->err && !v->failed) {
+		char why[256];
+
+		bs3_progress(v, "upload of %s failed for good: %s", s->key,
+			     s3_strerror(req, why, sizeof(why)));
+		bs3_fail(v, -EIO);
+	}
+	if (v->failed) {
+		abandon(v, s, v->failed);
+		fifo_remove(v, s);
+		if (!req->err)
+			bs3_slot_set_stored(v, s);
+	} else {
+		bs3_slot_set_stored(v, s);
+		v->st_uploads++;
+		release_ready(v);
+	}
+	/*
+	 * The next uploads are taken here, under the lock: once it is dropped
+	 * with nothing more in flight, bs3_close() may free v at once.
+	 */
+	n = take_uploads(v, go);
+	cl = v->cl;
+	pthread_cond_broadcast(&v->cond);
 	pthread_mutex_unlock(&v->lock);
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned int i = 0; i < n; i++)
+		s3_submit(cl, go[i]);
+}
+
+void bs3_kick_uploads(struct bs3_vol *v)
+{
+	struct s3_req *go[64];
+	unsigned int n;
+
+	pthread_mutex_lock(&v->lock);
+	n = take_uploads(v, go);
+	pthread_mutex_unlock(&v->lock);
+	for (unsigned int i = 0; i < n; i++)
 		s3_submit(v->cl, go[i]);
 }
 
