@@ -386,6 +386,11 @@ void bs3_cache_drop(struct bs3_cache *c, uint64_t seq)
 	pthread_mutex_unlock(&c->lock);
 }
 
+uint32_t bs3_cache_chunk(const struct bs3_cache *c)
+{
+	return c->chunk; /* constant after open */
+}
+
 void bs3_cache_get_stats(struct bs3_cache *c, struct bs3_cache_stats *st)
 {
 	pthread_mutex_lock(&c->lock);

@@ -73,6 +73,9 @@ void bs3_cache_drop(struct bs3_cache *c, uint64_t seq);
 
 void bs3_cache_get_stats(struct bs3_cache *c, struct bs3_cache_stats *st);
 
+/* The chunk size, bytes. */
+uint32_t bs3_cache_chunk(const struct bs3_cache *c);
+
 /*
  * Tests only: fn(arg) runs inside bs3_cache_get() with a chunk pinned,
  * just before its file read, so a test can evict around a pinned chunk.

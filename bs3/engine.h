@@ -23,6 +23,12 @@
 #include "object.h"
 #include "s3.h"
 
+/*
+ * The read cache's chunk: a miss reads whole chunks, so this is also the
+ * read amplification of a small cold read with a cache (none without).
+ */
+#define BS3_READ_CHUNK (64u * 1024)
+
 enum bs3_obj_state {
 	BS3_OBJ_OPEN = 1,  /* gathering writes, no seq yet */
 	BS3_OBJ_SEALED,	   /* has a seq and a header, waiting for an upload slot */

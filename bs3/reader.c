@@ -14,7 +14,18 @@ struct rd_piece {
 	struct s3_req req;
 	struct bs3_objslot *s;
 	struct rd *rd;
-	uint64_t seq, data_off; /* the cache's key: object, offset in its data */
+	/* the cache's key: object, offset in its data */
+	uint64_t seq, data_off;
+	char *dst; /* where the piece goes */
+	size_t len;
+	/*
+	 * With a cache, a miss GETs whole chunks into fill (from data offset
+	 * fill_off), so that they can be cached: a small read would
+	 * otherwise never fill one (the cache stores whole chunk prefixes).
+	 */
+	char *fill;
+	uint64_t fill_off;
+	uint32_t nblocks_obj; /* the object's data blocks */
 };
 
 struct rd {
@@ -74,8 +85,16 @@ static void rd_done(struct s3_req *req)
 
 	/* objects are immutable: what was read may be cached as it is */
 	if (ok && v->cache)
-		bs3_cache_put(v->cache, p->seq, p->data_off, req->rbuf,
+		bs3_cache_put(v->cache, p->seq,
+			      p->fill ? p->fill_off : p->data_off, req->rbuf,
 			      req->range_len);
+	if (p->fill) {
+		if (ok)
+			memcpy(p->dst, p->fill + (p->data_off - p->fill_off),
+			       p->len);
+		free(p->fill);
+		p->fill = NULL;
+	}
 	pthread_mutex_lock(&v->lock);
 	v->st_retries += req->retries;
 	last = rd_piece_done(rd, p, ok ? 0 : -EIO);
@@ -87,6 +106,29 @@ static void rd_done(struct s3_req *req)
 		/* the other pieces are finished: their requests are ours */
 		free(rd);
 	}
+}
+
+/* A cache miss: GET the chunks around the piece instead (see fill). */
+static void widen_to_chunks(struct bs3_vol *v, struct rd_piece *rp)
+{
+	uint64_t chunk = bs3_cache_chunk(v->cache);
+	uint64_t end = (uint64_t)rp->nblocks_obj * v->bs;
+	uint64_t lo = rp->data_off / chunk * chunk;
+	uint64_t hi = (rp->data_off + rp->len + chunk - 1) / chunk * chunk;
+
+	if (hi > end)
+		hi = end;
+	/* whole chunks already: straight into the caller's buffer */
+	if (lo == rp->data_off && hi == rp->data_off + rp->len)
+		return;
+	rp->fill = malloc(hi - lo);
+	if (!rp->fill)
+		return; /* read just the piece: it is then not cached */
+	rp->fill_off = lo;
+	rp->req.range_off = rp->s->data_offset + lo;
+	rp->req.range_len = hi - lo;
+	rp->req.rbuf = rp->fill;
+	rp->req.rbuf_len = hi - lo;
 }
 
 int bs3_read(struct bs3_vol *v, uint64_t off, uint32_t len, void *buf,
@@ -148,6 +190,9 @@ int bs3_read(struct bs3_vol *v, uint64_t off, uint32_t len, void *buf,
 		rp->rd = rd;
 		rp->seq = s->seq;
 		rp->data_off = (uint64_t)p->off * v->bs;
+		rp->dst = dst;
+		rp->len = (size_t)p->nblocks * v->bs;
+		rp->nblocks_obj = s->nblocks;
 		rp->req = (struct s3_req){
 			.method = S3_GET,
 			.bucket = v->bucket,
@@ -184,12 +229,14 @@ int bs3_read(struct bs3_vol *v, uint64_t off, uint32_t len, void *buf,
 		struct rd_piece *rp = &rd->p[i];
 
 		if (v->cache && !bs3_cache_get(v->cache, rp->seq, rp->data_off,
-					       rp->req.rbuf_len, rp->req.rbuf)) {
+					       rp->len, rp->dst)) {
 			pthread_mutex_lock(&v->lock);
 			rd_piece_done(rd, rp, 0);
 			pthread_mutex_unlock(&v->lock);
 			continue;
 		}
+		if (v->cache)
+			widen_to_chunks(v, rp);
 		s3_submit(v->cl, &rp->req);
 	}
 	pthread_mutex_lock(&v->lock);

@@ -627,7 +627,7 @@ int bs3_open(const struct bs3_opts *o, struct bs3_vol **out, char *err,
 	if (!e && o->cache_dir)
 		e = bs3_cache_open(o->cache_dir,
 				   o->cache_size ? o->cache_size : 1ull << 30,
-				   0, &v->cache, err, errlen);
+				   BS3_READ_CHUNK, &v->cache, err, errlen);
 	if (!e && !v->read_only)
 		e = bs3_fence_claim(v, err, errlen);
 	if (!e)

@@ -91,14 +91,18 @@ static void fill(struct ctx *c, uint32_t n, int gen)
 	free(buf);
 }
 
+static void check_block(const uint8_t *got, uint32_t i, int gen)
+{
+	uint8_t want[BS];
+
+	memset(want, (int)(i * 7 + gen), BS);
+	assert_memory_equal(got, want, BS);
+}
+
 static void check(const uint8_t *got, uint32_t n, int gen)
 {
-	for (uint32_t i = 0; i < n; i++) {
-		uint8_t want[BS];
-
-		memset(want, (int)(i * 7 + gen), BS);
-		assert_memory_equal(got + (size_t)i * BS, want, BS);
-	}
+	for (uint32_t i = 0; i < n; i++)
+		check_block(got + (size_t)i * BS, i, gen);
 }
 
 static void test_second_read_hits(void **state)
@@ -202,6 +206,37 @@ static void test_overwrite_and_gc(void **state)
 	free(buf);
 }
 
+/*
+ * Small reads inside a chunk: the miss reads the whole chunk, so the next
+ * small read nearby is a hit (without that, 4 KiB random reads would
+ * never fill the cache).
+ */
+static void test_small_reads_fill(void **state)
+{
+	struct ctx *c = *state;
+	struct bs3_opts o = c->o;
+	struct bs3_vol *v;
+	char err[256];
+	uint8_t got[BS];
+	uint64_t gets;
+
+	fill(c, 64, 2);
+	o.cache_dir = c->dir;
+	o.cache_size = 8u << 20;
+	assert_int_equal(bs3_open(&o, &v, err, sizeof(err)), 0);
+	gets = fake_s3_count(c->f, S3_GET);
+	assert_int_equal(bs3_read_sync(v, 5 * BS, BS, got), 0);
+	check_block(got, 5, 2);
+	assert_int_equal(fake_s3_count(c->f, S3_GET), gets + 1);
+	for (uint32_t b = 4; b < 8; b++) { /* the same 64 KiB chunk */
+		assert_int_equal(
+			bs3_read(v, (uint64_t)b * BS, BS, got, nop, NULL), 0);
+		check_block(got, b, 2);
+	}
+	assert_int_equal(fake_s3_count(c->f, S3_GET), gets + 1);
+	assert_int_equal(bs3_close(v), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +245,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_cache_gets, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_overwrite_and_gc, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_small_reads_fill, setup,
 						teardown),
 	};
 
