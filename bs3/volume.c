@@ -646,6 +646,15 @@ int bs3_open(const struct bs3_opts *o, struct bs3_vol **out, char *err,
 	return 0;
 }
 
+/* Reads from the bucket pin their objects until they complete (lock held). */
+static bool reads_in_flight(struct bs3_vol *v)
+{
+	for (size_t i = 0; i < v->nslots; i++)
+		if (v->slots[i] && v->slots[i]->pins)
+			return true;
+	return false;
+}
+
 int bs3_close(struct bs3_vol *v)
 {
 	int e;
@@ -673,7 +682,7 @@ int bs3_close(struct bs3_vol *v)
 			e = c;
 	}
 	pthread_mutex_lock(&v->lock);
-	while (v->inflight || v->gc_busy)
+	while (v->inflight || v->gc_busy || reads_in_flight(v))
 		pthread_cond_wait(&v->cond, &v->lock);
 	pthread_mutex_unlock(&v->lock);
 	stop_threads(v);
