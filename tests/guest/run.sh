@@ -7,7 +7,7 @@
 # arguments, in $BUSE_TESTS (blank- or comma-separated).  A filter is a
 # substring or glob of the test name ("t_00_smoke", "smoke", "t_1*"); a filter
 # that matches no test counts as a failure.  $BUSE_TEST_DIR names another
-# folder of tests to run instead (tests/guest/wip).
+# folder of tests to run instead (tests being written).
 #
 # Each test runs from the repository root with stdin from /dev/null, under
 # timeout(1): $BUSE_TEST_TIMEOUT seconds (default 900), or the number in a
@@ -26,7 +26,7 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 REPO=$(cd "$HERE/../.." && pwd -P)
-# BUSE_TEST_DIR: run the tests of another folder (tests/guest/wip).
+# BUSE_TEST_DIR: run the tests of another folder.
 TDIR=$(cd "${BUSE_TEST_DIR:-$HERE}" && pwd -P) || exit 1
 PATTERNS=$REPO/tests/vm/kernel-log-patterns
 DEFAULT_TIMEOUT=${BUSE_TEST_TIMEOUT:-900}

@@ -3,7 +3,7 @@
 # Garbage collection: endless overwrites of a tiny volume keep the bucket
 # bounded all along (the bound docs/bs3.md gives), and once idle GC brings
 # it down to twice the live data plus a few objects; the data stays intact.
-. "$(dirname "$0")/../bs3-lib.sh"
+. "$(dirname "$0")/bs3-lib.sh"
 
 b=$(new_bucket t96)
 url=s3://$b/vol

@@ -4,7 +4,7 @@
 # (its proxy SIGSTOPped on the host by tests/guest/bs3-host-helper.sh):
 # writers wait once the dirty limit is reached, nothing fails, and all the
 # data is there, also after a detach and attach from S3.
-. "$(dirname "$0")/../bs3-lib.sh"
+. "$(dirname "$0")/bs3-lib.sh"
 
 b=$(new_bucket t95)
 url=s3://$b/vol

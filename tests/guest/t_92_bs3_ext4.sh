@@ -3,7 +3,7 @@
 # ext4 on BS3: mkfs, copy files, checksums, fsck; detach (everything
 # stored), check the volume, attach again from S3, the same checksums; and
 # `buse bs3 info` shows sane numbers.
-. "$(dirname "$0")/../bs3-lib.sh"
+. "$(dirname "$0")/bs3-lib.sh"
 require_cmd mkfs.ext4 fsck.ext4 sha256sum
 
 b=$(new_bucket t92)

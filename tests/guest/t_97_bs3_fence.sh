@@ -3,7 +3,7 @@
 # Fencing: a second writer attaching the same volume takes it over; the
 # first one's next flush fails with EIO, nothing it writes afterwards is
 # ever seen, and the volume holds what the second one wrote.
-. "$(dirname "$0")/../bs3-lib.sh"
+. "$(dirname "$0")/bs3-lib.sh"
 
 b=$(new_bucket t97)
 url=s3://$b/vol

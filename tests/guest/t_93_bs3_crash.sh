@@ -5,7 +5,7 @@
 # daemon killed with SIGKILL at random moments and replaced by `buse
 # recover`, 20 times.  Then every file written is there with its checksum
 # (read back from the device, page cache dropped) and fsck is clean.
-. "$(dirname "$0")/../bs3-lib.sh"
+. "$(dirname "$0")/bs3-lib.sh"
 require_cmd mkfs.ext4 fsck.ext4 sha256sum
 ROUNDS=${BS3_CRASH_ROUNDS:-20}
 
