@@ -78,31 +78,57 @@ void bs3t_model_free(struct bs3t_model *m)
 	m->gen = NULL;
 }
 
+/*
+ * The body of block (lba, gen) after its two header words: a stream seeded
+ * by both, so that data moved within a block, or from another block or
+ * generation, does not match.
+ */
+static uint64_t body_seed(uint64_t lba, uint32_t gen)
+{
+	uint64_t x = lba * 0x9e3779b97f4a7c15ull ^ ((uint64_t)gen << 17 | 1);
+
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	return (x ^ (x >> 27)) | 1; /* xorshift needs a non-zero state */
+}
+
+static uint64_t body_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
 void bs3t_fill(void *buf, uint64_t lba, uint32_t nblocks, uint32_t gen)
 {
 	uint64_t *w = buf;
 
-	for (uint32_t b = 0; b < nblocks; b++)
-		for (size_t i = 0; i < BS3T_BS / 8; i += 2) {
-			*w++ = lba + b;
-			/* never all-zero, so no generation reads as a hole */
-			*w++ = (uint64_t)gen << 32 | 0x5a5a5a5au;
-		}
+	for (uint32_t b = 0; b < nblocks; b++) {
+		uint64_t x = body_seed(lba + b, gen);
+
+		*w++ = lba + b;
+		/* never all-zero, so no generation reads as a hole */
+		*w++ = (uint64_t)gen << 32 | 0x5a5a5a5au;
+		for (size_t i = 2; i < BS3T_BS / 8; i++)
+			*w++ = body_next(&x);
+	}
 }
 
-/* What a block read back is: its generation, or -1 if not ours at lba. */
-static int64_t block_gen(const void *blk, uint64_t lba)
+int64_t bs3t_block_gen(const void *blk, uint64_t lba)
 {
 	const uint64_t *w = blk;
 	bool zero = true;
+	uint64_t x;
 
 	for (size_t i = 0; i < BS3T_BS / 8 && zero; i++)
 		zero = !w[i];
 	if (zero)
 		return 0;
-	for (size_t i = 0; i < BS3T_BS / 8; i += 2)
-		if (w[i] != lba || w[i + 1] != w[1] ||
-		    (w[i + 1] & 0xffffffffu) != 0x5a5a5a5au)
+	if (w[0] != lba || (w[1] & 0xffffffffu) != 0x5a5a5a5au)
+		return -1;
+	x = body_seed(lba, (uint32_t)(w[1] >> 32));
+	for (size_t i = 2; i < BS3T_BS / 8; i++)
+		if (w[i] != body_next(&x))
 			return -1;
 	return (int64_t)(w[1] >> 32);
 }
@@ -156,7 +182,7 @@ int bs3t_verify(struct bs3_vol *v, const struct bs3t_model *m)
 	memset(buf, 0xee, m->nblocks * BS3T_BS);
 	e = bs3_read_sync(v, 0, (uint32_t)(m->nblocks * BS3T_BS), buf);
 	for (uint64_t b = 0; !e && b < m->nblocks; b++) {
-		int64_t g = block_gen(buf + b * BS3T_BS, b);
+		int64_t g = bs3t_block_gen(buf + b * BS3T_BS, b);
 
 		if (g == m->gen[b])
 			continue;

@@ -41,8 +41,9 @@ struct fake_s3 *bs3t_crash(struct fake_s3 *f);
 
 /*
  * A model of a volume of nblocks blocks: the generation each block was last
- * written with, 0 = never (zeros).  Generation g of block lba is a block of
- * (lba, g) words, so a block read back from the wrong place or time shows.
+ * written with, 0 = never (zeros).  Generation g of block lba starts with
+ * the words lba and g, then a stream seeded by both, so a block read back
+ * from the wrong place or time, or garbled, shows.
  */
 struct bs3t_model {
 	uint64_t nblocks;
@@ -52,6 +53,12 @@ struct bs3t_model {
 int bs3t_model_init(struct bs3t_model *m, uint64_t nblocks);
 void bs3t_model_free(struct bs3t_model *m);
 void bs3t_fill(void *buf, uint64_t lba, uint32_t nblocks, uint32_t gen);
+/*
+ * What a block read back from lba is: the generation it was filled with,
+ * 0 if all zeros, -1 if it is no block of ours at lba (torn, garbled,
+ * misplaced).
+ */
+int64_t bs3t_block_gen(const void *blk, uint64_t lba);
 
 /*
  * Write blocks lba..+n as generation gen and record it in m (NULL: no
