@@ -19,7 +19,7 @@ now() { echo "$EPOCHREALTIME"; }
 # since T: seconds since T, with one decimal.
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # sleep_until T S: until S seconds after T.
-sleep_until() { sleep "$(awk -v a="$1" -v s="$2" -v b="$(now)" 'BEGIN { d = a + s - b; print d > 0 ? d : 0 }')"; }
+sleep_until() { sleep "$(awk -v a="$1" -v s="$2" -v b="$(now)" 'BEGIN { d = a + s - b; print (d > 0 ? d : 0) }')"; }
 
 # run CASE WB NEW_DAEMON_OPTIONS...: the scenario; leaves the read's exit
 # status in $TEST_TMP/rc and its end (seconds since issue) in $TEST_TMP/end.
