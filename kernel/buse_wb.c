@@ -182,26 +182,44 @@ static void buse_wb_publish(struct buse_dev *dev)
 	}
 }
 
-bool buse_wb_flush_failed(struct buse_dev *dev)
+static errseq_t *buse_wb_errseq(struct buse_dev *dev)
 {
-	return test_and_clear_bit(0, &dev->wb_error);
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
+	return &dev->disk->part0->bd_mapping->wb_err;
+#else
+	return &dev->disk->part0->bd_inode->i_mapping->wb_err;
+#endif
 }
 
 /*
  * A logged write, complete for the application, is lost (the driver failed
- * it, or its daemon is gone).  Two reports: the next flush fails (what a
- * filesystem's journal sees), and the error is recorded errseq-style in the
- * block device's page cache mapping, so every file of /dev/buseN opened
- * before it sees EIO at its next fsync(), not only the first to flush.
+ * it, or its daemon is gone).  It is recorded errseq-style in the block
+ * device's page cache mapping, so every file of /dev/buseN opened before it
+ * sees EIO at its next fsync(), not only the first to flush; and the next
+ * flush fails (what a filesystem's journal sees) unless an fsync() has
+ * reported it already (the errseq is marked seen).
  */
 static void buse_wb_lost(struct buse_dev *dev)
 {
+	errseq_set(buse_wb_errseq(dev), -EIO);
+	/* The errseq first: a flush that sees the bit sees the new error. */
+	smp_mb__before_atomic();
 	set_bit(0, &dev->wb_error);
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
-	mapping_set_error(dev->disk->part0->bd_mapping, -EIO);
-#else
-	mapping_set_error(dev->disk->part0->bd_inode->i_mapping, -EIO);
-#endif
+}
+
+bool buse_wb_flush_failed(struct buse_dev *dev)
+{
+	errseq_t *err = buse_wb_errseq(dev);
+	errseq_t since = 0;
+
+	if (!test_and_clear_bit(0, &dev->wb_error))
+		return false;
+	/* Nonzero only once the newest error has been seen by someone. */
+	if (errseq_sample(err))
+		return false;
+	/* Reported now: later openers need not see it again. */
+	errseq_check_and_advance(err, &since);
+	return true;
 }
 
 static struct buse_logrec *buse_wb_rec(struct buse_queue *q, u32 i)
