@@ -19,11 +19,14 @@ for how in unstall kill; do
 	dev=$(testdrv_add --size 32M --timeout 120 --stall-sector 2048:8 "${extra[@]}") || die "$how: add"
 	n=$(dev_id "$dev")
 	pid=$(daemon_pid "$n")
-	(timeout 200 dd if="$dev" of=/dev/null bs=4k skip=256 count=1 iflag=direct status=none; echo $? >"$TEST_TMP/rd.rc") &
+	rm -f "$TEST_TMP/rd.rc" "$TEST_TMP/del.rc"
+	(rc=0; timeout 200 dd if="$dev" of=/dev/null bs=4k skip=256 count=1 iflag=direct status=none || rc=$?
+	 echo $rc >"$TEST_TMP/rd.rc") &
 	rdpid=$!
 	sleep 0.5
 	t0=$(now)
-	(timeout 200 "$BUSE" del "$n" 2>"$TEST_TMP/del.err"; echo $? >"$TEST_TMP/del.rc") &
+	(rc=0; timeout 200 "$BUSE" del "$n" 2>"$TEST_TMP/del.err" || rc=$?
+	 echo $rc >"$TEST_TMP/del.rc") &
 	delpid=$!
 	sleep 1
 	alive "$delpid" || die "$how: the delete did not wait for the stalled read: $(cat "$TEST_TMP/del.err")"
@@ -40,7 +43,7 @@ for how in unstall kill; do
 		die "$how: the control operations took $(since "$t0") s"
 	alive "$delpid" || die "$how: the delete ended before the read was let go"
 	# A second delete waits for the first rather than returning early.
-	(timeout 200 "$BUSE" del "$n" >/dev/null 2>&1; echo done >"$TEST_TMP/del2") &
+	(timeout 200 "$BUSE" del "$n" >/dev/null 2>&1 || true) &
 	del2pid=$!
 	sleep 0.5
 	alive "$del2pid" || die "$how: a second delete returned while the first still waits"
