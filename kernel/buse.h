@@ -52,6 +52,7 @@ struct buse_cmd {
 	struct list_head park;
 	bool parked;		/* on dev->parked, under park_lock */
 	u64 need_seq;		/* every logged write up to this must apply */
+	unsigned long held_at;	/* jiffies when parked */
 };
 
 #define BUSE_DIRTY_BITS		10
@@ -109,12 +110,20 @@ struct buse_queue {
 
 struct buse_dev {
 	struct kref ref;
-	struct mutex lock;	/* serialises control operations */
+	/*
+	 * Serialises control operations and guards the state below; never
+	 * held across add_disk() or del_gendisk(), which wait for the daemon:
+	 * the states say that one of them is under way.
+	 */
+	struct mutex lock;
 	u32 id;
 	struct buse_dev_params params;	/* as accepted */
+	bool starting;		/* START is in add_disk() */
 	bool started;
 	bool add_failed;	/* add_disk() failed: only DEL is left */
-	bool deleting;
+	bool deleting;		/* DEL under way (no ATTACH, no START) */
+	bool removed;		/* DEL done: the id is free */
+	wait_queue_head_t state_wait;	/* starting and removed change */
 	unsigned int nr_attached;
 	struct pid *daemon;
 
@@ -126,6 +135,7 @@ struct buse_dev {
 	struct delayed_work wb_work; /* fails queues whose log never drains */
 	unsigned long wb_error;	/* bit 0: a logged write failed */
 	atomic_t wb_lost;	/* logged writes dropped unapplied, ever */
+	unsigned long wb_replayed_at; /* jiffies of the last replay */
 	spinlock_t park_lock;
 	struct list_head parked; /* requests waiting for writes to apply */
 	atomic_t dirty[1 << BUSE_DIRTY_BITS]; /* unapplied writes per chunk */
@@ -141,7 +151,7 @@ int buse_dev_remove(struct buse_dev *dev);
 int buse_dev_start(u32 id);
 int buse_dev_del(u32 id);
 int buse_dev_info(struct buse_dev_info *info);
-int buse_dev_attach(struct buse_queue_attach *a);
+int buse_dev_attach(struct buse_queue_attach *a, void __user *argp);
 struct buse_dev *buse_dev_get(u32 id);
 void buse_dev_put(struct buse_dev *dev);
 int buse_blk_init(void);
@@ -165,7 +175,13 @@ u64 buse_wb_applied(struct buse_dev *dev);
 bool buse_wb_want_met(struct buse_queue *q);
 void buse_wb_sync(struct buse_dev *dev);
 bool buse_wb_drain(struct buse_dev *dev);
-bool buse_wb_timeout(struct buse_dev *dev, struct request *rq);
+enum buse_held {
+	BUSE_NOT_HELD,		/* not parked: the caller decides */
+	BUSE_HELD_WAIT,		/* parked, time left: rq->timeout set */
+	BUSE_HELD_FAILED,	/* parked for a full timeout: ended */
+};
+
+enum buse_held buse_wb_timeout(struct buse_dev *dev, struct request *rq);
 void buse_wb_expire_work(struct work_struct *work);
 bool buse_wb_flush_failed(struct buse_dev *dev);
 
@@ -180,12 +196,16 @@ void buse_push_sqe(struct buse_queue *q, u8 op, u16 flags, u32 tag,
 int buse_queue_init(struct buse_dev *dev, struct buse_queue *q,
 		    unsigned int qid);
 void buse_queue_free(struct buse_queue *q);
-int buse_queue_open_fd(struct buse_queue *q);
+struct file *buse_queue_open_file(struct buse_queue *q, bool *was_orphaned);
+void buse_queue_attach_undo(struct buse_queue *q, struct file *file,
+			    bool was_orphaned);
 blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
 			   const struct blk_mq_queue_data *bd);
 enum blk_eh_timer_return buse_timeout(struct request *rq);
 void buse_queue_shutdown(struct buse_queue *q);
 void buse_queue_timed_out(struct buse_queue *q);
 bool buse_queue_expire(struct buse_queue *q, unsigned long *next, bool now);
+bool buse_dev_orphaned(struct buse_dev *dev);
+enum blk_eh_timer_return buse_rearm(struct request *rq, unsigned long left);
 
 #endif /* _BUSE_H */

@@ -9,10 +9,12 @@
  */
 #include <linux/blkdev.h>
 #include <linux/cpumask.h>
+#include <linux/file.h>
 #include <linux/idr.h>
 #include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <linux/version.h>
 
 #include "buse.h"
@@ -300,10 +302,12 @@ int buse_dev_add(struct buse_dev_params *p, struct buse_dev **out)
 	__module_get(THIS_MODULE);
 	kref_init(&dev->ref);
 	mutex_init(&dev->lock);
+	init_waitqueue_head(&dev->state_wait);
 	INIT_DELAYED_WORK(&dev->recovery_work, buse_recovery_work);
 	INIT_DELAYED_WORK(&dev->wb_work, buse_wb_expire_work);
 	spin_lock_init(&dev->park_lock);
 	INIT_LIST_HEAD(&dev->parked);
+	dev->wb_replayed_at = jiffies;	/* never after a park: no replay yet */
 	dev->params = *p;
 	dev->params.name[BUSE_NAME_LEN - 1] = '\0';
 
@@ -390,16 +394,28 @@ out_put:
 	return ret;
 }
 
-int buse_dev_attach(struct buse_queue_attach *a)
+/*
+ * ATTACH: a new file for the queue, its layout copied to @argp, and only
+ * then an fd for it, so that a caller whose buffer is bad gets no fd it
+ * cannot learn (and the queue is as before).
+ */
+int buse_dev_attach(struct buse_queue_attach *a, void __user *argp)
 {
 	struct buse_dev *dev;
 	struct buse_queue *q;
+	struct file *file;
+	bool was_orphaned;
 	unsigned int cpu;
-	int ret;
+	int fd, ret;
 
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0)
+		return fd;
 	dev = buse_dev_get(a->dev_id);
-	if (!dev)
+	if (!dev) {
+		put_unused_fd(fd);
 		return -ENOENT;
+	}
 	mutex_lock(&dev->lock);
 	ret = -ENODEV;
 	if (dev->deleting)
@@ -408,11 +424,13 @@ int buse_dev_attach(struct buse_queue_attach *a)
 	if (a->qid >= dev->params.nr_queues)
 		goto out;
 	q = &dev->queues[a->qid];
-	ret = buse_queue_open_fd(q);
-	if (ret < 0)
+	file = buse_queue_open_file(q, &was_orphaned);
+	if (IS_ERR(file)) {
+		ret = PTR_ERR(file);
 		goto out;
+	}
 
-	a->fd = ret;
+	a->fd = fd;
 	a->depth = dev->params.queue_depth;
 	a->region_size = q->region_size;
 	a->sq_off = q->sq_off;
@@ -437,9 +455,23 @@ int buse_dev_attach(struct buse_queue_attach *a)
 	}
 	put_pid(dev->daemon);
 	dev->daemon = get_pid(task_tgid(current));
-	ret = 0;
+	mutex_unlock(&dev->lock);
+
+	/* Unlocked: the copy may fault for as long as the caller likes. */
+	if (copy_to_user(argp, a, sizeof(*a))) {
+		mutex_lock(&dev->lock);
+		buse_queue_attach_undo(q, file, was_orphaned);
+		mutex_unlock(&dev->lock);
+		put_unused_fd(fd);
+		buse_dev_put(dev);
+		return -EFAULT;
+	}
+	fd_install(fd, file);
+	buse_dev_put(dev);
+	return 0;
 out:
 	mutex_unlock(&dev->lock);
+	put_unused_fd(fd);
 	buse_dev_put(dev);
 	return ret;
 }
@@ -455,19 +487,35 @@ int buse_dev_start(u32 id)
 	mutex_lock(&dev->lock);
 	if (dev->deleting)
 		ret = -ENODEV;
-	else if (dev->started)
+	else if (dev->started || dev->starting)
 		ret = -EALREADY;
 	else if (dev->add_failed)
 		ret = -EIO;	/* a gendisk cannot be added twice: DEL it */
 	else if (dev->nr_attached != dev->params.nr_queues)
 		ret = -EBUSY;
-	else {
-		ret = add_disk(dev->disk);
-		dev->add_failed = ret != 0;
-	}
+	else
+		ret = 0;
 	if (!ret)
-		dev->started = true;
+		dev->starting = true;
 	mutex_unlock(&dev->lock);
+	if (ret)
+		goto out;
+
+	/*
+	 * Unlocked: add_disk() reads the partition table through the daemon,
+	 * and meanwhile GET_INFO must answer and a recoverable daemon that
+	 * dies must be able to re-attach.  starting keeps out another START;
+	 * DEL waits for it to end.
+	 */
+	ret = add_disk(dev->disk);
+
+	mutex_lock(&dev->lock);
+	dev->starting = false;
+	dev->started = !ret;
+	dev->add_failed = ret != 0;
+	mutex_unlock(&dev->lock);
+	wake_up_all(&dev->state_wait);
+out:
 	buse_dev_put(dev);
 	return ret;
 }
@@ -479,6 +527,11 @@ int buse_dev_start(u32 id)
  * write-back mode, wait for the log to drain too.  Then release the
  * daemon's queue threads and drop the table's reference.  Returns -EIO if
  * logged writes were lost meanwhile (the device is gone all the same).
+ *
+ * dev->lock is held only to set deleting: from then on no ATTACH and no
+ * START begins, so the rest needs no lock and GET_INFO, ATTACH (refused)
+ * and queue releases never wait for del_gendisk().  A second DEL waits
+ * until the first is done and returns -ENOENT.
  */
 int buse_dev_remove(struct buse_dev *dev)
 {
@@ -490,14 +543,24 @@ int buse_dev_remove(struct buse_dev *dev)
 	mutex_lock(&dev->lock);
 	if (dev->deleting) {
 		mutex_unlock(&dev->lock);
+		/* Killable: the first DEL may wait up to a request timeout. */
+		if (wait_event_killable(dev->state_wait,
+					READ_ONCE(dev->removed)))
+			return -EINTR;
 		return -ENOENT;
 	}
 	WRITE_ONCE(dev->deleting, true);
+	mutex_unlock(&dev->lock);
+
+	/* A START under way ends (its requests are served or time out). */
+	wait_event(dev->state_wait, !READ_ONCE(dev->starting));
+
 	lost = atomic_read(&dev->wb_lost);
 	/* Requests waiting for a daemon that may never come fail now. */
 	for (i = 0; i < dev->params.nr_queues; i++)
 		buse_queue_expire(&dev->queues[i], &next, true);
-	if (dev->started) {
+	/* Stable now: only START sets it, and none can begin. */
+	if (READ_ONCE(dev->started)) {
 		if (wb)
 			buse_wb_sync(dev);
 		del_gendisk(dev->disk);
@@ -511,12 +574,13 @@ int buse_dev_remove(struct buse_dev *dev)
 	for (i = 0; i < dev->params.nr_queues; i++)
 		buse_queue_shutdown(&dev->queues[i]);
 	lost = atomic_read(&dev->wb_lost) - lost;
-	mutex_unlock(&dev->lock);
 
 	/* Whoever set deleting removes the id, so it still maps to us. */
 	mutex_lock(&buse_idr_lock);
 	idr_remove(&buse_idr, dev->id);
 	mutex_unlock(&buse_idr_lock);
+	WRITE_ONCE(dev->removed, true);
+	wake_up_all(&dev->state_wait);
 
 	buse_dev_put(dev);	/* the table's reference */
 	/* The device is gone either way; say that writes were lost. */

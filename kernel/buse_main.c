@@ -38,33 +38,36 @@ static long buse_ctl_add(void __user *argp)
 static long buse_ctl_attach(void __user *argp)
 {
 	struct buse_queue_attach in, out;
-	int ret;
+	unsigned int i;
 
 	if (copy_from_user(&in, argp, sizeof(in)))
 		return -EFAULT;
+	if (in.reserved0 || in.reserved1)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(in.reserved); i++)
+		if (in.reserved[i])
+			return -EINVAL;
 	memset(&out, 0, sizeof(out));
 	out.dev_id = in.dev_id;
 	out.qid = in.qid;
-	ret = buse_dev_attach(&out);
-	if (ret)
-		return ret;
-	/*
-	 * The fd is installed already; if the caller's buffer went away it
-	 * cannot learn the number, and closing on its behalf would race with
-	 * its other threads.  It will be released when the process exits.
-	 */
-	if (copy_to_user(argp, &out, sizeof(out)))
-		return -EFAULT;
-	return 0;
+	/* Copies out itself, before the fd is installed. */
+	return buse_dev_attach(&out, argp);
 }
 
 static long buse_ctl_info(void __user *argp)
 {
 	struct buse_dev_info info;
+	unsigned int i;
 	int ret;
 
 	if (copy_from_user(&info, argp, sizeof(info)))
 		return -EFAULT;
+	for (i = 0; i < ARRAY_SIZE(info.reserved); i++)
+		if (info.reserved[i])
+			return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(info.params.reserved); i++)
+		if (info.params.reserved[i])
+			return -EINVAL;
 	ret = buse_dev_info(&info);
 	if (ret)
 		return ret;

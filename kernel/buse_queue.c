@@ -259,6 +259,13 @@ blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
 	op = buse_rq_op(rq, &flags);
 	if (op < 0)
 		return BLK_STS_NOTSUPP;
+	/*
+	 * The driver said read-only: BLKROSET can make the disk writable for
+	 * the block layer, but not for the driver.
+	 */
+	if (unlikely(q->dev->params.flags & BUSE_F_READ_ONLY) &&
+	    op != BUSE_OP_READ && op != BUSE_OP_FLUSH)
+		return BLK_STS_IOERR;
 	/* Before any copy: a timed-out daemon may still use its slots. */
 	if (unlikely(READ_ONCE(q->dead)))
 		return BLK_STS_IOERR;
@@ -428,33 +435,66 @@ void buse_queue_timed_out(struct buse_queue *q)
 	wake_up_all(&q->wait);
 }
 
+/*
+ * Let the timer fire again @left jiffies from now: blk-mq rearms with
+ * rq->timeout, which is this request's alone (reset when it is allocated).
+ */
+enum blk_eh_timer_return buse_rearm(struct request *rq, unsigned long left)
+{
+	rq->timeout = clamp_t(unsigned long, left, 1, rq->q->rq_timeout);
+	return BLK_EH_RESET_TIMER;
+}
+
+/* Any queue waiting for a new daemon? */
+bool buse_dev_orphaned(struct buse_dev *dev)
+{
+	unsigned int i;
+
+	for (i = 0; i < dev->params.nr_queues; i++)
+		if (READ_ONCE(dev->queues[i].orphaned))
+			return true;
+	return false;
+}
+
 enum blk_eh_timer_return buse_timeout(struct request *rq)
 {
 	struct buse_queue *q = rq->mq_hctx->driver_data;
 	struct buse_slot *slot = &q->slots[rq->tag];
+	unsigned long tmo = rq->q->rq_timeout;
 	unsigned long key = READ_ONCE(slot->key);
+	unsigned long end;
 
 	/* Waiting for a new daemon: the recovery timeout is the limit. */
 	if (READ_ONCE(q->orphaned))
-		return BLK_EH_RESET_TIMER;
-	if (q->recs && buse_wb_timeout(q->dev, rq)) {
-		pr_warn_ratelimited("buse%u: queue %u: held request timed out\n",
-				    q->dev->id, q->qid);
-		return BLK_EH_DONE;
+		return buse_rearm(rq, tmo);
+	if (q->recs) {
+		switch (buse_wb_timeout(q->dev, rq)) {
+		case BUSE_HELD_WAIT:
+			return BLK_EH_RESET_TIMER;
+		case BUSE_HELD_FAILED:
+			pr_warn_ratelimited("buse%u: queue %u: held request timed out\n",
+					    q->dev->id, q->qid);
+			return BLK_EH_DONE;
+		case BUSE_NOT_HELD:
+			break;
+		}
 	}
-	/* Handed out again (recovery, or held first): a full timeout. */
-	if ((key & 1) && READ_ONCE(slot->rq) == rq &&
-	    time_before(jiffies, READ_ONCE(slot->given) +
-			rq->q->rq_timeout))
-		return BLK_EH_RESET_TIMER;
-	if ((key & 1) && READ_ONCE(slot->rq) == rq &&
-	    buse_claim(slot, key) == rq) {
+	if (!(key & 1) || READ_ONCE(slot->rq) != rq)
+		/* Not handed out yet, or being completed right now. */
+		return buse_rearm(rq, tmo);
+	/*
+	 * A full timeout from the hand-out, which is later than the start if
+	 * the request was held first or handed to a new daemon on recovery.
+	 */
+	end = READ_ONCE(slot->given) + tmo;
+	if (time_before(jiffies, end))
+		return buse_rearm(rq, end - jiffies);
+	if (buse_claim(slot, key) == rq) {
 		buse_queue_timed_out(q);
 		blk_mq_end_request(rq, BLK_STS_IOERR);
 		return BLK_EH_DONE;
 	}
-	/* Not handed out yet, or being completed right now. */
-	return BLK_EH_RESET_TIMER;
+	return buse_rearm(rq, tmo);
 }
 
 /* The device is going away: fail what is left and release the daemon. */
@@ -575,9 +615,13 @@ bool buse_queue_expire(struct buse_queue *q, unsigned long *next, bool now)
 static int buse_queue_release(struct inode *inode, struct file *file)
 {
 	struct buse_queue *q = file->private_data;
-	struct buse_dev *dev = q->dev;
+	struct buse_dev *dev;
 	bool recover;
 
+	/* An attach that never reached the daemon (undone already). */
+	if (!q)
+		return 0;
+	dev = q->dev;
 	mutex_lock(&q->cq_lock);
 	if (!READ_ONCE(q->shutdown))
 		buse_reap(q);
@@ -637,6 +681,8 @@ static void buse_queue_replay(struct buse_queue *q)
 	WRITE_ONCE(q->hdr->cq_tail, 0);
 	WRITE_ONCE(q->hdr->cq_head, 0);
 	smp_store_release(&q->hdr->sq_tail, 0);
+	/* Held requests wait a full timeout from now (buse_wb_timeout()). */
+	WRITE_ONCE(q->dev->wb_replayed_at, jiffies);
 	if (q->recs)
 		buse_wb_replay(q);
 	for (tag = 0; tag < q->dev->params.queue_depth; tag++) {
@@ -651,49 +697,83 @@ static void buse_queue_replay(struct buse_queue *q)
 }
 
 /*
- * Called with dev->lock held; the new fd holds a device reference.  The queue
- * is marked attached before the fd exists, so a close racing with us finds
- * it consistent.
+ * Attach a daemon: a new file for the queue, which holds a device
+ * reference; the caller installs it in an fd once the daemon has the layout
+ * (or gives it back with buse_queue_attach_undo()).  Caller holds dev->lock.
+ * The queue is marked attached before the file exists, so a close racing
+ * with us finds it consistent.
  */
-int buse_queue_open_fd(struct buse_queue *q)
+struct file *buse_queue_open_file(struct buse_queue *q, bool *was_orphaned)
 {
-	bool was_orphaned;
-	int fd;
+	struct buse_dev *dev = q->dev;
+	struct file *file;
 
+	lockdep_assert_held(&dev->lock);
 	mutex_lock(&q->cq_lock);
 	spin_lock(&q->sq_lock);
 	if (q->attached || q->dead || q->shutdown) {
 		spin_unlock(&q->sq_lock);
 		mutex_unlock(&q->cq_lock);
-		return -EBUSY;
+		return ERR_PTR(-EBUSY);
 	}
-	was_orphaned = q->orphaned;
-	if (was_orphaned) {
+	*was_orphaned = q->orphaned;
+	if (*was_orphaned) {
 		buse_queue_replay(q);
 		q->orphaned = false;
 	}
 	q->attached = true;
 	spin_unlock(&q->sq_lock);
 	mutex_unlock(&q->cq_lock);
-	if (was_orphaned && q->recs)
-		buse_wb_release(q->dev);
-	q->dev->nr_attached++;
-	kref_get(&q->dev->ref);
+	if (*was_orphaned && q->recs)
+		buse_wb_release(dev);
+	dev->nr_attached++;
+	kref_get(&dev->ref);
 
-	fd = anon_inode_getfd("[buse-queue]", &buse_queue_fops, q,
-			      O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		spin_lock(&q->sq_lock);
-		q->attached = false;
-		if (was_orphaned) {
+	file = anon_inode_getfile("[buse-queue]", &buse_queue_fops, q, O_RDWR);
+	if (IS_ERR(file))
+		buse_queue_attach_undo(q, NULL, *was_orphaned);
+	return file;
+}
+
+/*
+ * The attach did not reach the daemon: back to the state before it.  A
+ * queue taken over from a dead daemon is orphaned again (its requests were
+ * handed to rings nobody reads; the next attach replays them once more),
+ * or failed if the device is being deleted meanwhile.  Caller holds
+ * dev->lock; @file (if any) is never installed.
+ */
+void buse_queue_attach_undo(struct buse_queue *q, struct file *file,
+			    bool was_orphaned)
+{
+	struct buse_dev *dev = q->dev;
+	bool orphan = false, fail = false;
+
+	lockdep_assert_held(&dev->lock);
+	spin_lock(&q->sq_lock);
+	q->attached = false;
+	if (was_orphaned) {
+		orphan = !q->shutdown && !q->dead && !READ_ONCE(dev->deleting);
+		fail = !orphan;
+		if (orphan) {
 			q->orphaned = true;
 			q->orphaned_at = jiffies;
-			schedule_delayed_work(&q->dev->recovery_work,
-					      msecs_to_jiffies(q->dev->params.recovery_timeout_ms));
+			buse_wb_orphan(q);
+		} else {
+			q->dead = true;
 		}
-		spin_unlock(&q->sq_lock);
-		q->dev->nr_attached--;
-		buse_dev_put(q->dev);
 	}
-	return fd;
+	spin_unlock(&q->sq_lock);
+	if (orphan)
+		schedule_delayed_work(&dev->recovery_work,
+				      msecs_to_jiffies(dev->params.recovery_timeout_ms));
+	if (fail)
+		buse_abort_inflight(q, true);
+	wake_up_all(&q->wait);
+	dev->nr_attached--;
+	if (file) {
+		/* Its release must not undo the attach a second time. */
+		file->private_data = NULL;
+		fput(file);
+	}
+	buse_dev_put(dev);
 }

@@ -32,14 +32,16 @@
 #include <linux/blkdev.h>
 #include <linux/delay.h>
 #include <linux/hash.h>
+#include <linux/pagemap.h>
 #include <linux/module.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/version.h>
 
 #include "buse.h"
 
 bool buse_wb_unordered;
-module_param_named(wb_unordered, buse_wb_unordered, bool, 0644);
+module_param_named(wb_unordered, buse_wb_unordered, bool, 0444);
 MODULE_PARM_DESC(wb_unordered,
 		 "TEST ONLY: turn off write-back ordering (read-after-write and write-after-write) to show that the ordering tests can fail");
 
@@ -180,9 +182,44 @@ static void buse_wb_publish(struct buse_dev *dev)
 	}
 }
 
+static errseq_t *buse_wb_errseq(struct buse_dev *dev)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 10, 0)
+	return &dev->disk->part0->bd_mapping->wb_err;
+#else
+	return &dev->disk->part0->bd_inode->i_mapping->wb_err;
+#endif
+}
+
+/*
+ * A logged write, complete for the application, is lost (the driver failed
+ * it, or its daemon is gone).  It is recorded errseq-style in the block
+ * device's page cache mapping, so every file of /dev/buseN opened before it
+ * sees EIO at its next fsync(), not only the first to flush; and the next
+ * flush fails (what a filesystem's journal sees) unless an fsync() has
+ * reported it already (the errseq is marked seen).
+ */
+static void buse_wb_lost(struct buse_dev *dev)
+{
+	errseq_set(buse_wb_errseq(dev), -EIO);
+	/* The errseq first: a flush that sees the bit sees the new error. */
+	smp_mb__before_atomic();
+	set_bit(0, &dev->wb_error);
+}
+
 bool buse_wb_flush_failed(struct buse_dev *dev)
 {
-	return test_and_clear_bit(0, &dev->wb_error);
+	errseq_t *err = buse_wb_errseq(dev);
+	errseq_t since = 0;
+
+	if (!test_and_clear_bit(0, &dev->wb_error))
+		return false;
+	/* Nonzero only once the newest error has been seen by someone. */
+	if (errseq_sample(err))
+		return false;
+	/* Reported now: later openers need not see it again. */
+	errseq_check_and_advance(err, &since);
+	return true;
 }
 
 static struct buse_logrec *buse_wb_rec(struct buse_queue *q, u32 i)
@@ -320,6 +357,7 @@ static blk_status_t buse_wb_park(struct buse_queue *q, struct request *rq,
 	spin_lock(&dev->park_lock);
 	list_add_tail(&cmd->park, &dev->parked);
 	cmd->parked = true;
+	cmd->held_at = jiffies;
 	spin_unlock(&dev->park_lock);
 	if (buse_wb_park_delay_us)
 		udelay(buse_wb_park_delay_us);
@@ -384,24 +422,42 @@ void buse_wb_release(struct buse_dev *dev)
 }
 
 /*
- * The request timeout fired on @rq: if it is still parked (its writes never
- * got applied: a hung daemon), take it off the list and fail it.
+ * The request timeout fired on @rq.  If it is still parked, its writes were
+ * not applied in time: fail it, once it has been held for a full timeout
+ * since it was parked or since a queue last handed its log to a new daemon
+ * (the replayed writes have a fresh timeout too), and never while a queue
+ * waits for a new daemon (the recovery timeout is the limit then: when it
+ * expires, the writes are dropped and the request goes on).
  */
-bool buse_wb_timeout(struct buse_dev *dev, struct request *rq)
+enum buse_held buse_wb_timeout(struct buse_dev *dev, struct request *rq)
 {
+	unsigned long tmo = rq->q->rq_timeout;
 	struct buse_cmd *cmd = buse_cmd(rq);
-	bool parked;
+	unsigned long from, replayed;
+	enum buse_held ret = BUSE_NOT_HELD;
 
 	spin_lock(&dev->park_lock);
-	parked = cmd->parked;
-	if (parked) {
-		list_del_init(&cmd->park);
-		cmd->parked = false;
+	if (cmd->parked) {
+		from = cmd->held_at;
+		replayed = READ_ONCE(dev->wb_replayed_at);
+		if (time_after(replayed, from))
+			from = replayed;
+		if (buse_dev_orphaned(dev)) {
+			buse_rearm(rq, tmo);
+			ret = BUSE_HELD_WAIT;
+		} else if (time_before(jiffies, from + tmo)) {
+			buse_rearm(rq, from + tmo - jiffies);
+			ret = BUSE_HELD_WAIT;
+		} else {
+			list_del_init(&cmd->park);
+			cmd->parked = false;
+			ret = BUSE_HELD_FAILED;
+		}
 	}
 	spin_unlock(&dev->park_lock);
-	if (parked)
+	if (ret == BUSE_HELD_FAILED)
 		blk_mq_end_request(rq, BLK_STS_IOERR);
-	return parked;
+	return ret;
 }
 
 /*
@@ -494,7 +550,7 @@ bool buse_wb_ack(struct buse_queue *q, u32 idx, u32 cookie, s32 status,
 	if (cmpxchg(&rec->key, key, 0) != key)
 		return false;
 	if (status)
-		set_bit(0, &q->dev->wb_error);
+		buse_wb_lost(q->dev);
 	buse_wb_done(q, rec, true);
 	return true;
 }
@@ -517,7 +573,7 @@ u32 buse_wb_abort(struct buse_queue *q, bool lost)
 		if (!(key & 1) || cmpxchg(&rec->key, key, 0) != key)
 			continue;
 		if (lost)
-			set_bit(0, &q->dev->wb_error);
+			buse_wb_lost(q->dev);
 		buse_wb_done(q, rec, true);
 		n++;
 	}
@@ -674,6 +730,7 @@ bool buse_wb_repark(struct buse_queue *q, struct request *rq)
 	spin_lock(&dev->park_lock);
 	list_add_tail(&cmd->park, &dev->parked);
 	cmd->parked = true;
+	cmd->held_at = jiffies;
 	spin_unlock(&dev->park_lock);
 	return true;
 }

@@ -25,8 +25,12 @@
  * --recover ID takes over the orphaned recoverable device ID (its geometry
  * comes from the kernel; --size must still be at least the device's).
  *
- * --stall-sector: reads and writes touching those sectors are never
- * completed, so the kernel's request timeout (--timeout) must end them.
+ * --stall-sector: reads and writes touching those sectors are not
+ * completed, so the kernel's request timeout (--timeout) must end them;
+ * SIGUSR1 to the daemon completes every request stalled so far (reads get
+ * the data, writes are applied).
+ * --slow-sector START:COUNT --slow-ms MS: reads and writes touching those
+ * sectors complete MS milliseconds late (the queue thread sleeps).
  * --fail-sector: reads and writes touching those 512-byte sectors fail with
  * EIO.  --stats: FILE holds the counters ("reads N" lines); it is rewritten
  * atomically at start, after every flush, discard, write-zeroes, FUA write
@@ -82,6 +86,16 @@ struct pending {
 	char data[];
 };
 
+/* A stalled request, completed by SIGUSR1. */
+struct stalled {
+	struct stalled *next;
+	struct buse_req *req;
+	void *buf;
+	uint32_t len;
+	uint64_t off;
+	bool write;
+};
+
 struct testdrv {
 	char *mem;
 	unsigned persist_ms;
@@ -95,6 +109,11 @@ struct testdrv {
 	unsigned nr_fail;
 	struct range stall[MAX_FAIL]; /* never completed: for timeouts */
 	unsigned nr_stall;
+	pthread_mutex_t stall_lock;
+	struct stalled *stalled;
+	struct range slow[MAX_FAIL]; /* completed late */
+	unsigned nr_slow;
+	unsigned slow_ms;
 	unsigned delay_us; /* every write sleeps this long: a slow driver */
 	const char *stats;
 	pthread_mutex_t stats_lock; /* one writer of FILE.tmp at a time */
@@ -159,13 +178,73 @@ static bool must_stall(struct testdrv *t, uint32_t len, uint64_t off)
 	return in_ranges(t->stall, t->nr_stall, len, off);
 }
 
+/* Keep a stalled request for SIGUSR1; false if out of memory. */
+static bool stall(struct testdrv *t, struct buse_req *req, void *buf,
+		  uint32_t len, uint64_t off, bool write)
+{
+	struct stalled *s = malloc(sizeof(*s));
+
+	if (!s)
+		return false;
+	s->req = req;
+	s->buf = buf;
+	s->len = len;
+	s->off = off;
+	s->write = write;
+	pthread_mutex_lock(&t->stall_lock);
+	s->next = t->stalled;
+	t->stalled = s;
+	pthread_mutex_unlock(&t->stall_lock);
+	return true;
+}
+
+/* SIGUSR1: complete every stalled request. */
+static void *unstaller(void *arg)
+{
+	struct testdrv *t = arg;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	for (;;) {
+		struct stalled *s, *next;
+
+		if (sigwait(&set, &sig))
+			continue;
+		pthread_mutex_lock(&t->stall_lock);
+		s = t->stalled;
+		t->stalled = NULL;
+		pthread_mutex_unlock(&t->stall_lock);
+		for (; s; s = next) {
+			next = s->next;
+			if (s->write)
+				memcpy(t->mem + s->off, s->buf, s->len);
+			else
+				memcpy(s->buf, t->mem + s->off, s->len);
+			count(t, s->write ? WRITES : READS, true);
+			buse_complete(s->req, 0);
+			free(s);
+		}
+	}
+	return NULL;
+}
+
+static void slow_down(struct testdrv *t, uint32_t len, uint64_t off)
+{
+	if (in_ranges(t->slow, t->nr_slow, len, off))
+		usleep((useconds_t)t->slow_ms * 1000);
+}
+
 static int td_read(void *priv, struct buse_req *req, void *buf, uint32_t len,
 		   uint64_t off)
 {
 	struct testdrv *t = priv;
 
 	if (must_stall(t, len, off))
-		return BUSE_ASYNC;
+		return stall(t, req, buf, len, off, false) ? BUSE_ASYNC :
+							     -ENOMEM;
+	slow_down(t, len, off);
 	if (must_fail(t, len, off)) {
 		count(t, ERRORS, true);
 		return -EIO;
@@ -250,7 +329,9 @@ static int td_write(void *priv, struct buse_req *req, const void *buf,
 	struct testdrv *t = priv;
 
 	if (must_stall(t, len, off))
-		return BUSE_ASYNC;
+		return stall(t, req, (void *)buf, len, off, true) ?
+			       BUSE_ASYNC : -ENOMEM;
+	slow_down(t, len, off);
 	if (must_fail(t, len, off)) {
 		count(t, ERRORS, true);
 		return -EIO;
@@ -460,6 +541,7 @@ static void usage(FILE *f)
 		"         [--read-only]\n"
 		"         [--fail-sector START:COUNT]... [--stall-sector "
 		"START:COUNT]...\n"
+		"         [--slow-sector START:COUNT]... [--slow-ms MS]\n"
 		"         [--timeout SECONDS] [--stats FILE] [--write-back]\n"
 		"         [--log-size BYTES] [--delay-us USEC]\n"
 		"         [--no-flush] [--no-discard] [--no-write-zeroes]\n"
@@ -480,6 +562,8 @@ int main(int argc, char **argv)
 		{"read-only", no_argument, NULL, 'r'},
 		{"fail-sector", required_argument, NULL, 'f'},
 		{"stall-sector", required_argument, NULL, 'x'},
+		{"slow-sector", required_argument, NULL, 'y'},
+		{"slow-ms", required_argument, NULL, 'Y'},
 		{"timeout", required_argument, NULL, 't'},
 		{"write-back", no_argument, NULL, 'W'},
 		{"log-size", required_argument, NULL, 'L'},
@@ -545,6 +629,13 @@ int main(int argc, char **argv)
 		case 'x':
 			if (parse_range(optarg, drv.stall, &drv.nr_stall))
 				return 1;
+			break;
+		case 'y':
+			if (parse_range(optarg, drv.slow, &drv.nr_slow))
+				return 1;
+			break;
+		case 'Y':
+			drv.slow_ms = parse_num("slow-ms", optarg, false);
 			break;
 		case 't':
 			p.timeout_ms =
@@ -620,10 +711,25 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pthread_mutex_init(&drv.stats_lock, NULL);
+	pthread_mutex_init(&drv.stall_lock, NULL);
 	drv.backing_fd = -1;
 
 	if (as_daemon)
 		daemonize(log);
+	if (drv.nr_stall) {
+		sigset_t set;
+		pthread_t th;
+
+		/* Every thread started from here on leaves SIGUSR1 to it. */
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+		if (pthread_create(&th, NULL, unstaller, &drv)) {
+			fprintf(stderr, "testdrv: cannot start the unstaller\n");
+			return 1;
+		}
+		pthread_detach(th);
+	}
 	/* After the fork: the persister thread must live in the daemon. */
 	if (drv.backing) {
 		pthread_t th;
