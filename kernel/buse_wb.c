@@ -33,8 +33,10 @@
 #include <linux/delay.h>
 #include <linux/hash.h>
 #include <linux/pagemap.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/signal.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/version.h>
 
@@ -64,16 +66,25 @@ int buse_wb_init(struct buse_queue *q)
 	q->oldest_unacked = U64_MAX;
 	if (!(p->flags & BUSE_F_WRITE_BACK))
 		return 0;
+	/*
+	 * A record per 4 KiB of log: retained records stay until the driver
+	 * releases them (BS3: until their object is stored), so the number
+	 * of records, not only the log's bytes, bounds small writes in
+	 * flight.  BUSE_MAX_DEPTH is what libbuse accepts.
+	 */
 	q->nr_recs = max_t(u32, BUSE_MIN_LOG_RECS,
 			   roundup_pow_of_two(p->queue_depth));
+	q->nr_recs = max_t(u32, q->nr_recs,
+			   min_t(u64, BUSE_MAX_DEPTH,
+				 roundup_pow_of_two(p->log_bytes / SZ_4K)));
 	q->log_size = p->log_bytes;
-	q->recs = kcalloc(q->nr_recs, sizeof(*q->recs), GFP_KERNEL);
+	q->recs = kvcalloc(q->nr_recs, sizeof(*q->recs), GFP_KERNEL);
 	return q->recs ? 0 : -ENOMEM;
 }
 
 void buse_wb_free(struct buse_queue *q)
 {
-	kfree(q->recs);
+	kvfree(q->recs);
 	q->recs = NULL;
 }
 
