@@ -366,19 +366,36 @@ static int vol_new(const struct bs3_opts *o, struct bs3_vol **out, char *err,
 	return 0;
 }
 
+/*
+ * Is the bucket there and ours?  On failure one line: "s3://BUCKET: why"
+ * (s3_head_bucket()'s reason starts with the bucket's name), and where to
+ * look when the server refused the credentials.
+ */
+static int check_bucket(struct bs3_vol *v, char *err, size_t errlen)
+{
+	char why[400];
+	int e = s3_head_bucket(v->cl, v->bucket, why, sizeof(why));
+
+	if (e)
+		snprintf(err, errlen, "s3://%s%s", why,
+			 e == -EACCES ? " (check the credentials: "
+					"AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY "
+					"or the shared credentials file)"
+				      : "");
+	return e;
+}
+
 /* Check the bucket, then read and decode the superblock. */
 static int read_super(struct bs3_vol *v, char *err, size_t errlen)
 {
-	char key[512], why[256];
+	char key[512];
 	void *buf = NULL;
 	size_t len = 0;
 	int e;
 
-	e = s3_head_bucket(v->cl, v->bucket, why, sizeof(why));
-	if (e) {
-		snprintf(err, errlen, "s3://%s: %s", v->bucket, why);
+	e = check_bucket(v, err, errlen);
+	if (e)
 		return e;
-	}
 	bs3_key_super(key, sizeof(key), v->vol);
 	e = bs3_get_whole(v, key, &buf, &len);
 	if (e == -ENOENT) {
@@ -750,12 +767,10 @@ static int list_volume(struct bs3_vol *v, struct s3_object **objs, size_t *n,
 		       char *err, size_t errlen)
 {
 	char prefix[512], why[256];
-	int e = s3_head_bucket(v->cl, v->bucket, why, sizeof(why));
+	int e = check_bucket(v, err, errlen);
 
-	if (e) {
-		snprintf(err, errlen, "s3://%s: %s", v->bucket, why);
+	if (e)
 		return e;
-	}
 	snprintf(prefix, sizeof(prefix), "%s/", v->vol);
 	e = s3_list(v->cl, v->bucket, prefix, objs, n, why, sizeof(why));
 	if (e)
