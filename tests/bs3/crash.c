@@ -382,10 +382,7 @@ int main(void)
 
 	bs3h_config(&cfg);
 	bs3h_bucket(&cfg, "bs3-crash", bucket, sizeof(bucket));
-	seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-	if (getenv("BS3_SEED"))
-		seed = (unsigned)atoi(getenv("BS3_SEED"));
-	printf("# bucket %s, seed %u (BS3_SEED to repeat)\n", bucket, seed);
+	seed = bs3h_seed(bucket);
 	r.ops = malloc(MAX_OPS * sizeof(*r.ops));
 	if (!cur || !got || !r.ops)
 		return 2;

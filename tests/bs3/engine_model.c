@@ -626,10 +626,7 @@ int main(void)
 
 	bs3h_config(&cfg);
 	bs3h_bucket(&cfg, "bs3-model", bucket, sizeof(bucket));
-	seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-	if (getenv("BS3_SEED"))
-		seed = (unsigned)atoi(getenv("BS3_SEED"));
-	printf("# bucket %s, seed %u (BS3_SEED to repeat)\n", bucket, seed);
+	seed = bs3h_seed(bucket);
 	run.reading = calloc(NBLK, sizeof(*run.reading));
 	if (!run.reading || bs3t_model_init(&model, NBLK) ||
 	    !mkdtemp(cache_dir))

@@ -61,6 +61,16 @@ struct s3_client *bs3h_client(const struct s3_config *cfg)
 	return c;
 }
 
+unsigned int bs3h_seed(const char *bucket)
+{
+	unsigned int seed = (unsigned int)time(NULL) ^ (unsigned int)getpid();
+
+	if (getenv("BS3_SEED"))
+		seed = (unsigned int)atoi(getenv("BS3_SEED"));
+	printf("# bucket %s, seed %u (BS3_SEED to repeat)\n", bucket, seed);
+	return seed;
+}
+
 void bs3h_bucket(const struct s3_config *cfg, const char *prefix, char *name,
 		 size_t len)
 {

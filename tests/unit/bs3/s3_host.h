@@ -32,6 +32,8 @@ void bs3h_config(struct s3_config *cfg);
 struct s3_client *bs3h_client(const struct s3_config *cfg);
 
 /* Create a bucket "PREFIX-PID-TIME" into name; exits 2 on failure. */
+/* A random seed, or $BS3_SEED; printed with the bucket, to repeat a run. */
+unsigned int bs3h_seed(const char *bucket);
 void bs3h_bucket(const struct s3_config *cfg, const char *prefix, char *name,
 		 size_t len);
 
