@@ -2,14 +2,21 @@
 # outputs: kernel/buse.ko, build/libbuse.so, build/libbuse.a, build/buse,
 # build/libbuse.pc.  `make check` runs every test (see README.md).
 
-KVER ?= $(shell uname -r)
-# The running kernel's build dir; else the newest installed kernel that can
-# also be booted (has a /boot/vmlinuz), so the module matches the test guest.
-KDIR ?= $(shell if [ -d /lib/modules/$(KVER)/build ]; then \
-	echo /lib/modules/$(KVER)/build; else \
-	for v in $$(ls /lib/modules 2>/dev/null | sort -rV); do \
-	[ -f /boot/vmlinuz-$$v ] && [ -d /lib/modules/$$v/build ] && \
-	{ echo /lib/modules/$$v/build; break; }; done; fi)
+# KVER: the kernel buse.ko is built for.  `make` and `make module` default
+# to the test guest's kernel, chosen by scripts/guest-kernel.sh (also used by
+# tests/vm/run): $BUSE_KVER, else Debian's default kernel (the one
+# linux-image-amd64 depends on), else the newest with /boot/vmlinuz and
+# headers; so a second installed kernel does not change what `make check`
+# builds and boots.  `make install-module`, `uninstall-module` and
+# `uninstall` default to the running kernel (a native install).  DKMS (dkms.conf) passes its own.
+ifeq ($(origin KVER),undefined)
+ifneq ($(filter install-module uninstall-module uninstall,$(MAKECMDGOALS)),)
+KVER := $(shell uname -r)
+else
+KVER := $(shell $(CURDIR)/scripts/guest-kernel.sh)
+endif
+endif
+KDIR ?= /lib/modules/$(KVER)/build
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -19,7 +26,22 @@ CPPFLAGS += -Iinclude -Iinclude/uapi -Ibs3
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=all
 B       := build
-PREFIX  ?= /usr/local
+VERSION := $(shell sed -n 's/^\#define BUSE_TOOL_VERSION "\(.*\)"/\1/p' tool/tool.h)
+
+# Install locations (make install / uninstall; debian/rules sets them too).
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/buse
+COMPLDIR   ?= $(PREFIX)/share/bash-completion/completions
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+UDEVDIR    ?= $(PREFIX)/lib/udev/rules.d
+# make install-module: the module's place among the kernel's modules.
+MODDIR     ?= /lib/modules/$(KVER)/updates
+# make dkms-source: the source tree dkms add takes.
+DKMSDIR    ?= /usr/src/buse-$(VERSION)
 
 LIB_SRCS  := $(wildcard lib/*.c)
 TOOL_SRCS := $(wildcard tool/*.c) $(wildcard drivers/*.c)
@@ -47,15 +69,23 @@ BS3_SAN   := $(BS3_SRCS:%.c=$(B)/san/%.o) $(BS3_HELP:%.c=$(B)/san/%.o)
 BS3_UBINS := $(BS3_UNIT:tests/unit/%.c=$(B)/tests/%)
 BS3_HBINS := $(BS3_HOST:tests/bs3/%.c=$(B)/tests/bs3/%)
 
-.PHONY: all module userspace unit check demo clean install checkpatch
+.PHONY: all module userspace programs unit check demo clean install \
+	uninstall install-module uninstall-module dkms-source deb checkpatch \
+	FORCE
 
 all: module userspace
 
 userspace: $(B)/libbuse.so $(B)/libbuse.a $(B)/buse $(B)/libbuse.pc \
 	   $(TDRV_BINS) $(UNIT_BINS) $(B)/libbs3.a $(BS3_UBINS) $(BS3_HBINS)
 
+# What make install installs (debian/rules builds just this).
+programs: $(B)/buse $(B)/libbuse.so $(B)/libbuse.a $(B)/libbuse.pc
+
 module:
-	@test -n "$(KDIR)" || { echo "no kernel build dir: set KDIR" >&2; exit 1; }
+	@test -n "$(KVER)" || { echo "no kernel with headers found: install \
+linux-headers-amd64, or set KVER (scripts/guest-kernel.sh)" >&2; exit 1; }
+	@test -d "$(KDIR)" || { echo "no kernel build dir $(KDIR) for KVER=$(KVER): \
+install linux-headers-$(KVER), or set KVER or KDIR" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/kernel modules
 
 $(B)/pic/%.o: %.c $(HDRS)
@@ -75,13 +105,14 @@ $(B)/libbs3.a: $(BS3_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/libbuse.so: $(LIB_OBJS)
-	$(CC) -shared -Wl,-soname,libbuse.so.1 -o $@ $^ -lpthread
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libbuse.so.1 -o $@ $^ -lpthread
 
 $(B)/libbuse.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/buse: $(TOOL_OBJS) $(B)/libbuse.a $(B)/libbs3.a
-	$(CC) -o $@ $(TOOL_OBJS) $(B)/libbuse.a $(B)/libbs3.a -luring $(BS3_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJS) $(B)/libbuse.a $(B)/libbs3.a \
+		-luring $(BS3_LIBS)
 
 $(B)/tests/%: tests/drivers/%.c $(B)/libbuse.a $(HDRS)
 	@mkdir -p $(dir $@)
@@ -103,9 +134,18 @@ $(B)/tests/bs3/%: $(B)/san/tests/bs3/%.o $(BS3_SAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(BS3_LIBS)
 
-$(B)/libbuse.pc: lib/libbuse.pc.in
+# libbuse.pc names the install directories: rebuilt whenever one of them
+# changes (the stamp holds them and is rewritten only then), so that
+# `make install PREFIX=X` after a plain `make` installs a .pc for X.
+PC_VARS := $(PREFIX) $(LIBDIR) $(INCLUDEDIR) $(VERSION)
+$(B)/pc-vars: FORCE
 	@mkdir -p $(B)
-	sed -e 's|@PREFIX@|$(PREFIX)|' $< > $@
+	@echo '$(PC_VARS)' | cmp -s - $@ 2>/dev/null || echo '$(PC_VARS)' > $@
+
+$(B)/libbuse.pc: lib/libbuse.pc.in $(B)/pc-vars
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		$< > $@
 
 unit: $(UNIT_BINS) $(BS3_UBINS)
 	@pass=0; fail=0; for t in $(UNIT_BINS) $(BS3_UBINS); do \
@@ -122,14 +162,69 @@ demo:
 checkpatch:
 	./scripts/checkpatch.sh
 
-install: userspace
-	install -D -m 0755 $(B)/buse $(DESTDIR)$(PREFIX)/sbin/buse
-	install -D -m 0644 $(B)/libbuse.so $(DESTDIR)$(PREFIX)/lib/libbuse.so.1
-	ln -sf libbuse.so.1 $(DESTDIR)$(PREFIX)/lib/libbuse.so
-	install -D -m 0644 $(B)/libbuse.a $(DESTDIR)$(PREFIX)/lib/libbuse.a
-	install -D -m 0644 include/buse/buse.h $(DESTDIR)$(PREFIX)/include/buse/buse.h
-	install -D -m 0644 include/uapi/linux/buse.h $(DESTDIR)$(PREFIX)/include/linux/buse.h
-	install -D -m 0644 $(B)/libbuse.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/libbuse.pc
+# Every file make install installs, as MODE:SOURCE:DESTINATION; uninstall
+# removes the same list.  The uapi header goes to <buse/uapi.h> (what
+# buse/buse.h includes), never among the system's <linux/...> headers.
+INSTALL_FILES := \
+	0755:$(B)/buse:$(SBINDIR)/buse \
+	0644:$(B)/libbuse.so:$(LIBDIR)/libbuse.so.1 \
+	0644:$(B)/libbuse.a:$(LIBDIR)/libbuse.a \
+	0644:$(B)/libbuse.pc:$(LIBDIR)/pkgconfig/libbuse.pc \
+	0644:include/buse/buse.h:$(INCLUDEDIR)/buse/buse.h \
+	0644:include/uapi/linux/buse.h:$(INCLUDEDIR)/buse/uapi.h \
+	$(foreach f,$(wildcard man/*.[0-9]),0644:$(f):$(MANDIR)/man$(subst .,,$(suffix $(f)))/$(notdir $(f))) \
+	$(foreach f,$(wildcard contrib/bash-completion/buse),0644:$(f):$(COMPLDIR)/buse) \
+	$(foreach f,$(wildcard contrib/systemd/*.service),0644:$(f):$(UNITDIR)/$(notdir $(f))) \
+	$(foreach f,$(wildcard contrib/systemd/*.conf.example),0644:$(f):$(DOCDIR)/$(notdir $(f))) \
+	$(foreach f,$(wildcard udev/*.rules),0644:$(f):$(UDEVDIR)/$(notdir $(f)))
+# Symbolic links, as TARGET:LINK.
+INSTALL_LINKS := libbuse.so.1:$(LIBDIR)/libbuse.so
+
+install: programs
+	@set -e; for e in $(INSTALL_FILES); do \
+		m=$${e%%:*}; r=$${e#*:}; s=$${r%%:*}; d=$(DESTDIR)$${r#*:}; \
+		echo "install $$s $$d"; install -D -m $$m "$$s" "$$d"; done
+	@set -e; for e in $(INSTALL_LINKS); do \
+		d=$(DESTDIR)$${e#*:}; echo "ln -sf $${e%%:*} $$d"; \
+		ln -sf "$${e%%:*}" "$$d"; done
+
+uninstall:
+	@for e in $(INSTALL_FILES) $(INSTALL_LINKS); do \
+		d=$(DESTDIR)$${e##*:}; \
+		if [ -e "$$d" ] || [ -L "$$d" ]; then echo "rm $$d"; rm -f "$$d"; fi; \
+		done
+	@for d in $(INCLUDEDIR)/buse $(DOCDIR); do \
+		rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
+	@if [ -e "$(DESTDIR)$(MODDIR)/buse.ko" ]; then \
+		$(MAKE) --no-print-directory uninstall-module; fi
+
+# The module for KVER (default: the running kernel) among the kernel's
+# modules, so `modprobe buse` finds it; DKMS is the route that follows
+# kernel updates.  depmod only for the live tree (not with DESTDIR).
+install-module: module
+	install -D -m 0644 kernel/buse.ko $(DESTDIR)$(MODDIR)/buse.ko
+	test -n "$(DESTDIR)" || depmod -a $(KVER)
+
+uninstall-module:
+	rm -f $(DESTDIR)$(MODDIR)/buse.ko
+	test -n "$(DESTDIR)" || depmod -a $(KVER)
+
+# The source tree `dkms add` takes (dkms.conf and what kernel/ builds from);
+# buse-dkms ships the same tree.
+DKMS_FILES := dkms.conf kernel/Makefile $(wildcard kernel/*.[ch]) \
+	include/uapi/linux/buse.h
+dkms-source:
+	@set -e; for f in $(DKMS_FILES); do \
+		install -D -m 0644 $$f $(DESTDIR)$(DKMSDIR)/$$f; done
+	sed -i 's|@VERSION@|$(VERSION)|' $(DESTDIR)$(DKMSDIR)/dkms.conf
+
+# Debian packages (buse, libbuse1, libbuse-dev, buse-dkms) in build/deb/,
+# built from a copy of the tree so that the checkout stays clean.
+deb:
+	rm -rf $(B)/deb && mkdir -p $(B)/deb/src
+	tar --exclude=./build --exclude=./.git -cf - . | tar -xf - -C $(B)/deb/src
+	cd $(B)/deb/src && dpkg-buildpackage -us -uc -b
+	@ls $(B)/deb/*.deb
 
 clean:
 	rm -rf $(B)

@@ -9,6 +9,10 @@
 #   3. make unit                  host unit tests, ASan/UBSan    (N checks)
 #   3b. tests/bs3/run.sh          BS3 host tests against a loopback S3
 #                                 server, one check per test binary/script
+#   3c. tests/build/run.sh        build and packaging tests on the host
+#                                 (install prefixes, kernel choice, DKMS,
+#                                 Debian packages, man pages, completion,
+#                                 systemd unit), one check per test
 #   4. one guest boot (tests/vm/run) running tests/guest/run.sh (N checks)
 #      [TEST_FILTER...] or $BUSE_TESTS selects guest tests; if the guest did
 #      not complete or its kernel log shows a warning, one more failure,
@@ -18,11 +22,12 @@
 #      reaches through one forwarded port (tests/vm/run --s3-port), and
 #      tests/guest/bs3-host-helper.sh, which lets the BS3 outage test stop
 #      that server for a while; a server that does not start is a failure.
-# --host-only skips step 4, --guest-only skips steps 3 and 3b.
+# --host-only skips step 4, --guest-only skips steps 3, 3b and 3c.
 #
-# The module is built for the kernel the guest boots: $BUSE_KVER, else the
-# newest kernel with both /boot/vmlinuz-VER and /lib/modules/VER/kernel
-# (tests/vm/run --print-kernel).  $BUSE_VM_TIMEOUT (seconds, default 3000)
+# The module is built for the kernel the guest boots, by one rule
+# (scripts/guest-kernel.sh, also make's default): $BUSE_KVER, else Debian's
+# default kernel (linux-image-amd64's), else the newest kernel with an
+# image, modules and headers.  $BUSE_VM_TIMEOUT (seconds, default 3000)
 # limits the guest boot.  Guest results are kept in build/vm/check/.
 #
 # Ends with the line "N passed, N failed"; exits 1 if anything failed.
@@ -65,6 +70,25 @@ summary_of() {
 		sed -nE "s/^${prefix}([0-9]+) passed, ([0-9]+) failed\$/\1 \2/p" | tail -n 1
 }
 
+# add_run STEP PREFIX LOG RC WHAT: count a step from the last
+# "PREFIX N passed, N failed" line of LOG (one more failure if there is none,
+# or if WHAT exited RC != 0 with no failure counted), then list LOG's
+# "FAIL: ..." and "not ok ..." lines under it.
+add_run() {
+	local p f
+	read -r p f <<<"$(summary_of "$2" "$3")"
+	if [ -z "${p:-}" ]; then
+		add "$1" 0 1 "no '${2}N passed, N failed' line; $5 exited $4"
+	elif [ "$4" -ne 0 ] && [ "$f" -eq 0 ]; then
+		add "$1" "$p" 1 "$5 exited $4"
+	else
+		add "$1" "$p" "$f"
+	fi
+	while IFS= read -r line; do
+		REPORT+=("         $line")
+	done < <(tr -d '\r' <"$3" | grep -E '^(FAIL: |not ok )')
+}
+
 LOGDIR=$REPO/build/check
 mkdir -p "$LOGDIR"
 
@@ -95,18 +119,7 @@ fi
 if [ "$HOST" = 1 ]; then
 	step "host unit tests: make unit"
 	make -j"$(nproc)" KVER="$KVER" unit 2>&1 | tee "$LOGDIR/unit.log"
-	rc=${PIPESTATUS[0]}
-	read -r p f <<<"$(summary_of 'unit: ' "$LOGDIR/unit.log")"
-	if [ -z "${p:-}" ]; then
-		add unit 0 1 "no 'unit: N passed, N failed' line; make unit exited $rc"
-	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-		add unit "$p" 1 "make unit exited $rc"
-	else
-		add unit "$p" "$f"
-	fi
-	while IFS= read -r line; do
-		REPORT+=("         $line")
-	done < <(tr -d '\r' <"$LOGDIR/unit.log" | grep '^FAIL: ')
+	add_run unit 'unit: ' "$LOGDIR/unit.log" "${PIPESTATUS[0]}" "make unit"
 fi
 
 # --- 3b. BS3 host tests against a loopback S3 server ------------------------
@@ -116,18 +129,20 @@ if [ "$HOST" = 1 ]; then
 		add bs3-host 0 1 "skipped: the build failed"
 	else
 		tests/bs3/run.sh 2>&1 | tee "$LOGDIR/bs3-host.log"
-		rc=${PIPESTATUS[0]}
-		read -r p f <<<"$(summary_of 'bs3-host: ' "$LOGDIR/bs3-host.log")"
-		if [ -z "${p:-}" ]; then
-			add bs3-host 0 1 "no 'bs3-host: N passed, N failed' line; run.sh exited $rc"
-		elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-			add bs3-host "$p" 1 "tests/bs3/run.sh exited $rc"
-		else
-			add bs3-host "$p" "$f"
-		fi
-		while IFS= read -r line; do
-			REPORT+=("         $line")
-		done < <(tr -d '\r' <"$LOGDIR/bs3-host.log" | grep '^FAIL: ')
+		add_run bs3-host 'bs3-host: ' "$LOGDIR/bs3-host.log" \
+			"${PIPESTATUS[0]}" tests/bs3/run.sh
+	fi
+fi
+
+# --- 3c. build and packaging tests -------------------------------------------
+if [ "$HOST" = 1 ]; then
+	step "build and packaging tests: tests/build/run.sh"
+	if [ "$BUILD_OK" = 0 ]; then
+		add build 0 1 "skipped: the build failed"
+	else
+		tests/build/run.sh 2>&1 | tee "$LOGDIR/build-tests.log"
+		add_run build 'build: ' "$LOGDIR/build-tests.log" \
+			"${PIPESTATUS[0]}" tests/build/run.sh
 	fi
 fi
 

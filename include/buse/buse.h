@@ -36,7 +36,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <linux/buse.h>
+/*
+ * The kernel ABI (include/uapi/linux/buse.h in the source tree).  It is
+ * reached as <buse/uapi.h>, a link to it in-tree and an installed copy, so
+ * that an install never puts a file among the system's <linux/...> headers.
+ */
+#include <buse/uapi.h>
 
 #ifdef __cplusplus
 extern "C" {

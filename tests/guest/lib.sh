@@ -12,7 +12,8 @@
 # creates $TEST_TMP (removed at exit) and installs an EXIT trap that runs the
 # commands registered with on_exit (last first) and then kill_daemons.
 #
-# Variables: REPO, BUSE (the tool, build/buse), BUSE_KO (kernel/buse.ko),
+# Variables: REPO, BUSE (the tool, build/buse or $BUSE_TOOL), BUSE_KO
+#            (kernel/buse.ko or $BUSE_KO),
 #            TEST_NAME, TEST_TMP.
 # Functions: log, die, require_cmd, on_exit, wait_for_dev, wait_gone,
 #            load_module, unload_module, start_daemon, kill_daemons,
@@ -24,8 +25,10 @@ set -Eeuo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 cd "$REPO"
-BUSE=$REPO/build/buse
-BUSE_KO=$REPO/kernel/buse.ko
+# $BUSE_TOOL and $BUSE_KO (passed in by tests/vm/run) select an installed
+# tool and another module, e.g. /usr/sbin/buse and a DKMS-built buse.ko.
+BUSE=${BUSE_TOOL:-$REPO/build/buse}
+BUSE_KO=${BUSE_KO:-$REPO/kernel/buse.ko}
 TEST_NAME=$(basename "$0" .sh)
 TEST_TMP=$(mktemp -d "/tmp/$TEST_NAME.XXXXXX")
 export REPO BUSE BUSE_KO TEST_NAME TEST_TMP
