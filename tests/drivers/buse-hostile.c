@@ -3143,7 +3143,8 @@ static void *del_thread(void *arg)
 	atomic_store(&x->d->del_started, 1);
 	x->err = ctl_del(x->d->id);
 	x->took = now() - t0;
-	if (!x->err)
+	/* EIO: logged writes were lost, and the device is gone all the same. */
+	if (!x->err || x->err == EIO)
 		atomic_store(&x->d->deleted, 1);
 	wd_leave();
 	return NULL;
