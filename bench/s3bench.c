@@ -2,12 +2,15 @@
 /*
  * bench/s3bench: PUT and GET throughput of BS3's S3 client.
  *
- *   build/s3bench [-s SIZE_MIB] [-n OBJECTS] [-j INFLIGHT]... BUCKET
+ *   build/s3bench [-s SIZE_MIB] [-n OBJECTS] [-j INFLIGHT]... [-r COUNT]
+ *                 BUCKET
  *
  * Endpoint and credentials from the environment (`scripts/s3-server.sh
  * env`).  Creates BUCKET if missing; for each -j (default 1, 8, 32) PUTs
  * then GETs N objects of SIZE MiB with that many in flight, prints MB/s,
- * and deletes them.  Not run by the tests.
+ * and deletes them.  With -r, then COUNT GETs of 4 KiB at random offsets of
+ * N objects, 32 in flight ("ranged 32 COUNT GETs/s").  Not run by the
+ * tests.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -29,6 +32,7 @@ struct run {
 	struct iovec *iov;
 	size_t size;
 	unsigned n, next, done, failed;
+	unsigned nobj; /* ranged GETs: objects they read from; else 0 */
 	enum s3_method method;
 	const char *bucket;
 };
@@ -75,10 +79,17 @@ static void issue(struct run *r, unsigned i)
 	s3_req_reset(q);
 	*q = (struct s3_req){.method = r->method,
 			     .bucket = r->bucket,
-			     .key = r->keys[i],
+			     .key = r->keys[r->nobj ? i % r->nobj : i],
 			     .done = on_done,
 			     .priv = r};
-	if (r->method == S3_PUT) {
+	if (r->nobj) {
+		/* a 4 KiB block spread over the object by a hash of i */
+		q->range_off = (uint64_t)(i * 2654435761u % (r->size >> 12))
+			       << 12;
+		q->range_len = 4096;
+		q->rbuf = r->bufs + slot * r->size;
+		q->rbuf_len = 4096;
+	} else if (r->method == S3_PUT) {
 		q->iov = &r->iov[slot];
 		q->iovcnt = 1;
 	} else {
@@ -105,16 +116,41 @@ static double pass(struct run *r, enum s3_method m, unsigned inflight)
 	return now() - t0;
 }
 
+/* COUNT 4 KiB ranged GETs over r->n fresh objects, 32 in flight. */
+static void ranged(struct run *r, unsigned count)
+{
+	const char **keys = calloc(r->n, sizeof(*keys));
+	unsigned i, n = r->n;
+	char err[400];
+	double t;
+
+	for (i = 0; i < n; i++) {
+		snprintf(r->keys[i], 64, "s3bench/ranged/%05u", i);
+		keys[i] = r->keys[i];
+	}
+	pass(r, S3_PUT, 32);
+	r->nobj = n;
+	r->n = count;
+	t = pass(r, S3_GET, 32);
+	printf("ranged 32 %u %.0f%s\n", count, count / t,
+	       r->failed ? "  (failures)" : "");
+	r->n = n;
+	r->nobj = 0;
+	if (s3_delete_keys(r->c, r->bucket, keys, n, err, sizeof(err)))
+		fprintf(stderr, "s3bench: %s\n", err);
+	free(keys);
+}
+
 int main(int argc, char **argv)
 {
-	unsigned js[8] = {0}, nj = 0, n = 64, size_mib = 4, i, k;
+	unsigned js[8] = {0}, nj = 0, n = 64, size_mib = 4, nr = 0, i, k;
 	struct s3_config cfg;
 	struct run r = {.m = PTHREAD_MUTEX_INITIALIZER,
 			.cv = PTHREAD_COND_INITIALIZER};
 	char err[400];
 	int o;
 
-	while ((o = getopt(argc, argv, "s:n:j:")) != -1) {
+	while ((o = getopt(argc, argv, "s:n:j:r:")) != -1) {
 		switch (o) {
 		case 's':
 			size_mib = (unsigned)atoi(optarg);
@@ -126,10 +162,13 @@ int main(int argc, char **argv)
 			if (nj < 8)
 				js[nj++] = (unsigned)atoi(optarg);
 			break;
+		case 'r':
+			nr = (unsigned)atoi(optarg);
+			break;
 		default:
 			fprintf(stderr,
 				"usage: %s [-s MiB] [-n objects] [-j "
-				"inflight]... BUCKET\n",
+				"inflight]... [-r count] BUCKET\n",
 				argv[0]);
 			return 2;
 		}
@@ -137,7 +176,7 @@ int main(int argc, char **argv)
 	if (optind != argc - 1 || !n || !size_mib) {
 		fprintf(stderr,
 			"usage: %s [-s MiB] [-n objects] [-j inflight]... "
-			"BUCKET\n",
+			"[-r count] BUCKET\n",
 			argv[0]);
 		return 2;
 	}
@@ -170,7 +209,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "s3bench: %s\n", err);
 		return 1;
 	}
-	r.reqs = calloc(n, sizeof(*r.reqs));
+	r.reqs = calloc(n > nr ? n : nr, sizeof(*r.reqs));
 	r.keys = calloc(n, 64);
 	r.iov = calloc(64, sizeof(*r.iov));
 	r.bufs = malloc(64 * r.size);
@@ -206,7 +245,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "s3bench: %s\n", err);
 		free(keys);
 	}
-	for (i = 0; i < n; i++)
+	if (nr)
+		ranged(&r, nr);
+	for (i = 0; i < (n > nr ? n : nr); i++)
 		s3_req_reset(&r.reqs[i]);
 	s3_client_free(r.c);
 	free(r.reqs);
