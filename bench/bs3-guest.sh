@@ -64,6 +64,7 @@ load_module
 modprobe fuse 2>/dev/null || true
 modprobe loop 2>/dev/null || true
 echo '[]' >"$RESULTS"
+echo '[]' >"$OUTDIR/bs3-engine.json"
 
 # --- recording ---------------------------------------------------------------
 # phase NAME: ask the host to sample the server's CPU time now (for the
@@ -206,6 +207,25 @@ now() { date +%s.%N; }
 secs() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.3f}')" "$1" "$2"; }
 div() { python3 -c "import sys; a, b, m = map(float, sys.argv[1:]); print(f'{a * m / b:.1f}' if b > 0 else '')" "$@"; }
 
+# engine SYSTEM WORKLOAD DEV start|end: keep BS3's own counters (the
+# daemon's /run/buse/bs3-N.json, rewritten every second) around a workload,
+# for the report's engine table: uploads, object fill, retries, cache hits.
+engine() {
+	case $1 in bs3 | bs3-cache) ;; *) return 0 ;; esac
+	[ "$4" = start ] || sleep 1.2 # the file's next rewrite
+	python3 - "$OUTDIR/bs3-engine.json" "$1" "$2" "$4" "/run/buse/bs3-$(dev_id "$3").json" <<'EOF2' || true
+import json, os, sys
+f, s, w, when, src = sys.argv[1:]
+r = json.load(open(f)) if os.path.exists(f) else []
+try:
+    st = json.load(open(src))
+except (OSError, ValueError):
+    st = None
+r.append({"system": s, "workload": w, "when": when, "stats": st})
+json.dump(r, open(f, "w"), indent=1)
+EOF2
+}
+
 # workload SYSTEM NAME DEV WORKLOAD: run one fio workload, record it.
 workload() {
 	local sys=$1 name=$2 dev=$3 w=$4 json=$TEST_TMP/$1-$4.json args syncer=
@@ -218,6 +238,7 @@ workload() {
 	esac
 	log "$sys: $w"
 	local s0 p0 c0 t0 t1 c1 ok=1 ios fbytes nbytes
+	engine "$sys" "$w" "$dev" start
 	s0=$(dev_sectors "$dev"); p0=$((PHASE_N + 1)); phase "$sys $w start"
 	c0=$(guest_cpu); t0=$(now)
 	if [ "$w" = randwrite ]; then
@@ -229,6 +250,7 @@ workload() {
 	[ -z "$syncer" ] || { kill "$syncer"; wait "$syncer" 2>/dev/null || true; }
 	case $w in *write) durable "$sys" "$name" || ok= ;; esac
 	t1=$(now); c1=$(guest_cpu); phase "$sys $w end"
+	engine "$sys" "$w" "$dev" end
 	nbytes=$((($(dev_sectors "$dev") - s0) * 512))
 	if [ -n "$ok" ] && read -r ios fbytes < <(fio_ios "$json"); then
 		local t
@@ -247,6 +269,7 @@ timed() {
 	local sys=$1 w=$2 dev=$3 name=$4 s0 p0 c0 t0 t1 c1 ok=1 rc note=
 	shift 4
 	log "$sys: $w"
+	engine "$sys" "$w" "$dev" start
 	s0=$(dev_sectors "$dev"); p0=$((PHASE_N + 1)); phase "$sys $w start"
 	c0=$(guest_cpu); t0=$(now)
 	timeout -k 10 "$FS_LIMIT" "$@" >>"$TEST_TMP/$sys-$w.log" 2>&1 || {
@@ -256,6 +279,7 @@ timed() {
 	}
 	[ -z "$ok" ] || durable "$sys" "$name" || { ok=; note="durability wait failed"; }
 	t1=$(now); c1=$(guest_cpu); phase "$sys $w end"
+	engine "$sys" "$w" "$dev" end
 	record "$sys" "$w" "${ok:+$(secs "$t0" "$t1")}" "${ok:+s}${ok:-failed}" "$(secs "$t0" "$t1")" \
 		$((($(dev_sectors "$dev") - s0) * 512)) "$c0" "$c1" "$p0" "$PHASE_N" "$note"
 }

@@ -90,6 +90,35 @@ def bytes_per_s(r):
     return r["value"] if r["unit"] == "B/s" else r["value"] * 4096
 
 
+def engine_table(outdir):
+    """BS3's own counters over each workload (bs3-engine.json), as lines."""
+    try:
+        snaps = json.load(open(os.path.join(outdir, "bs3-engine.json")))
+    except (OSError, ValueError):
+        return []
+    start, rows = {}, []
+    for e in snaps:
+        key = (e["system"], e["workload"])
+        if e["when"] == "start":
+            start[key] = e["stats"]
+        elif e["stats"] and start.get(key):
+            a, b = start[key], e["stats"]
+            d = {k: b[k] - a[k] for k in ("uploads", "retries", "reads_memory", "cache_hits",
+                                          "cache_misses", "bytes_stored", "gc_rewritten")}
+            fill = d["bytes_stored"] / d["uploads"] / MiB if d["uploads"] > 0 else None
+            look = d["cache_hits"] + d["cache_misses"]
+            rows.append(f"| {key[0]} | {WORKLOADS.get(key[1], (key[1],))[0]} | {d['uploads']} | "
+                        + (f"{fill:.2f}" if fill is not None else "-")
+                        + f" | {d['retries']} | {d['reads_memory']} | "
+                        + (f"{d['cache_hits'] / look:.2f} of {look}" if look else "-")
+                        + f" | {d['gc_rewritten']} |")
+    if not rows:
+        return []
+    return ["", "### BS3's own counters over each workload", "",
+            "| system | workload | objects stored | MiB per object | S3 retries | reads from unstored data "
+            "| cache hit rate | GC rewrites |", "|---|---|---|---|---|---|---|---|"] + rows
+
+
 def main():
     outdir = sys.argv[1]
     recs = load(outdir)
@@ -145,6 +174,7 @@ def main():
             sc = r.get("server_cpu_s")
             cells.append(f"{r['guest_cpu_s'] / m:.3f} / " + (f"{sc / m:.3f}" if sc is not None else "-"))
         md.append(f"| {label} | " + " | ".join(cells) + " |")
+    md += engine_table(outdir)
     md += ["", "s3backer per workload: " + ", ".join(
         f"{w}: " + " / ".join(fmt(find(recs, s, w), WORKLOADS[w][1]) for s in S3B)
         for w in WORKLOADS) + " (4 KiB / 256 KiB blocks)."]
