@@ -161,6 +161,7 @@ struct bs3_stats {
 	uint64_t dirty_bytes;	  /* applied, not yet stored */
 	uint32_t uploads_in_flight;
 	uint64_t uploads;	  /* objects stored */
+	uint64_t upload_bytes;	  /* their size, headers included */
 	uint64_t retries;	  /* S3 request retries */
 	uint64_t reads_memory;	  /* reads served from unstored data */
 	uint64_t cache_hits;

@@ -159,8 +159,8 @@ struct bs3_vol {
 	bool gc_busy;
 
 	/* counters */
-	uint64_t st_uploads, st_retries, st_reads_memory, st_gc_rewritten,
-		st_gc_deleted;
+	uint64_t st_uploads, st_upload_bytes, st_retries, st_reads_memory,
+		st_gc_rewritten, st_gc_deleted;
 };
 
 /* ---- volume.c ---- */

@@ -741,6 +741,7 @@ void bs3_get_stats(struct bs3_vol *v, struct bs3_stats *st)
 	st->dirty_bytes = v->dirty;
 	st->uploads_in_flight = v->inflight;
 	st->uploads = v->st_uploads;
+	st->upload_bytes = v->st_upload_bytes;
 	st->retries = v->st_retries;
 	st->reads_memory = v->st_reads_memory;
 	st->gc_rewritten = v->st_gc_rewritten;

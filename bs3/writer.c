@@ -250,6 +250,8 @@ static void upload_done(struct s3_req *req)
 	} else {
 		bs3_slot_set_stored(v, s);
 		v->st_uploads++;
+		for (size_t i = 0; i < s->niov; i++)
+			v->st_upload_bytes += s->iov[i].iov_len;
 		release_ready(v);
 	}
 	/*
