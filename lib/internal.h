@@ -16,7 +16,9 @@
 /* The library is built with -fvisibility=hidden: mark the public API. */
 #define BUSE_EXPORT __attribute__((visibility("default")))
 
-#define buse_log(...) fprintf(stderr, "libbuse: " __VA_ARGS__)
+/* A message for the driver's log (log.c): stderr unless buse_set_log(). */
+void buse_log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define buse_log(...) buse_log_msg(__VA_ARGS__)
 
 /* struct buse_req.state */
 enum {

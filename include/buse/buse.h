@@ -161,6 +161,18 @@ struct buse_ops {
 void buse_params_init(struct buse_params *p);
 
 /*
+ * libbuse reports what goes wrong (a failed attach, a driver completing a
+ * request twice, requests never completed at exit) as one line of text per
+ * event.  By default each goes to stderr, prefixed "libbuse: ".  A driver
+ * can route them with buse_set_log(fn, arg): fn gets arg and the line,
+ * without prefix or newline, from whichever thread hit the problem (so fn
+ * must be thread-safe), until the next call.  buse_set_log(NULL, NULL)
+ * restores stderr; a fn that does nothing silences the library.
+ */
+typedef void (*buse_log_fn)(void *arg, const char *line);
+void buse_set_log(buse_log_fn fn, void *arg);
+
+/*
  * Create the device, serve it until it is deleted (buse_delete(), `buse del`)
  * or, with handle_signals, until SIGINT/SIGTERM, which deletes it after the
  * kernel has written back everything cached.  Returns 0 or a negative errno.
