@@ -247,6 +247,42 @@ static void test_add_fails(void **state)
 	check_failed_creation(run_sync(&cfg, &r), -EINVAL, false);
 }
 
+/* buse_set_log(): the lines go to the driver's function, then stderr again. */
+struct log_capture {
+	int lines;
+	char first[256];
+};
+
+static void capture_line(void *arg, const char *line)
+{
+	struct log_capture *c = arg;
+
+	if (!c->lines++)
+		snprintf(c->first, sizeof(c->first), "%s", line);
+}
+
+static void test_log_routed(void **state)
+{
+	struct log_capture c = {0};
+	struct fake_runner r;
+	struct fake_cfg cfg;
+
+	(void)state;
+	buse_set_log(capture_line, &c);
+	fake_cfg_init(&cfg);
+	cfg.add_errno = EINVAL;
+	check_failed_creation(run_sync(&cfg, &r), -EINVAL, false);
+	buse_set_log(NULL, NULL);
+	assert_int_equal(c.lines, 1);
+	/* one line, no prefix, no newline */
+	assert_string_equal(c.first, "adding device: Invalid argument");
+	/* restored: a second failure is not captured */
+	fake_cfg_init(&cfg);
+	cfg.add_errno = EINVAL;
+	check_failed_creation(run_sync(&cfg, &r), -EINVAL, false);
+	assert_int_equal(c.lines, 1);
+}
+
 static void test_attach_fails(void **state)
 {
 	struct fake_runner r;
@@ -456,6 +492,7 @@ int main(void)
 		cmocka_unit_test_setup(test_sigint, setup),
 		cmocka_unit_test_setup(test_open_fails, setup),
 		cmocka_unit_test_setup(test_add_fails, setup),
+		cmocka_unit_test_setup(test_log_routed, setup),
 		cmocka_unit_test_setup(test_attach_fails, setup),
 		cmocka_unit_test_setup(test_mmap_fails, setup),
 		cmocka_unit_test_setup(test_bad_layout_rejected, setup),
