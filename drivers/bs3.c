@@ -459,17 +459,17 @@ static int bs3_parse(int argc, char **argv, struct buse_params *p, void **priv)
 			break;
 		case O_CACHE_SIZE:
 			if (bs3_size_opt("cache-size", optarg, &cache_size))
-				return -EINVAL;
+				return BUSE_DRV_USAGE;
 			break;
 		case O_DIRTY:
 			if (bs3_size_opt("dirty-limit", optarg, &dirty))
-				return -EINVAL;
+				return BUSE_DRV_USAGE;
 			break;
 		case O_CONN:
 			if (parse_u32(optarg, 1, 1024, &conns)) {
 				fprintf(stderr,
 					"bs3: --connections: want 1 to 1024\n");
-				return -EINVAL;
+				return BUSE_DRV_USAGE;
 			}
 			break;
 		case O_NOREC:
@@ -479,27 +479,27 @@ static int bs3_parse(int argc, char **argv, struct buse_params *p, void **priv)
 			nogc = true;
 			break;
 		default:
-			return -EINVAL; /* getopt_long() said why */
+			return BUSE_DRV_USAGE; /* getopt_long() said why */
 		}
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "bs3: give the volume: buse add bs3 "
 				"s3://BUCKET/VOLUME (see buse help bs3)\n");
-		return -EINVAL;
+		return BUSE_DRV_USAGE;
 	}
 	if (optind + 1 < argc) {
 		fprintf(stderr, "bs3: unexpected argument '%s'\n",
 			argv[optind + 1]);
-		return -EINVAL;
+		return BUSE_DRV_USAGE;
 	}
 	if (cache_size && !cache_dir) {
 		fprintf(stderr, "bs3: --cache-size needs --cache-dir\n");
-		return -EINVAL;
+		return BUSE_DRV_USAGE;
 	}
 	if (p->size && !p->recover) {
 		fprintf(stderr, "bs3: the size is the volume's (set by `buse "
 				"bs3 create`): drop --size\n");
-		return -EINVAL;
+		return BUSE_DRV_USAGE;
 	}
 
 	dev = calloc(1, sizeof(*dev));
@@ -553,6 +553,11 @@ static int bs3_parse(int argc, char **argv, struct buse_params *p, void **priv)
 	return 0;
 }
 
+static const char *bs3_backing(void *priv)
+{
+	return ((struct bs3_dev *)priv)->url;
+}
+
 static const struct buse_ops bs3_ops = {
 	.read = bs3_dev_read,
 	.write = bs3_dev_write,
@@ -584,6 +589,7 @@ const struct buse_driver bs3_driver = {
 		 "shared credentials file, never the command line.\n",
 	.parse = bs3_parse,
 	.serve_init = bs3_serve_init,
+	.backing = bs3_backing,
 	.cleanup = bs3_cleanup,
 	.ops = &bs3_ops,
 };

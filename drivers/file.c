@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "../tool/drivers.h"
+#include "../tool/size.h"
 
 #define FILE_REAP_BATCH 128 /* cqes completed per system call, at most */
 
@@ -52,6 +53,7 @@ struct file_queue {
 
 struct file_dev {
 	int fd;
+	char *path; /* absolute, for buse info */
 	bool blkdev;
 	uint64_t eof; /* a read-only file may end before the disk does */
 	unsigned ring_entries;
@@ -362,69 +364,137 @@ static void file_cleanup(void *priv)
 	struct file_dev *dev = priv;
 
 	close(dev->fd);
+	free(dev->path);
 	free(dev);
 }
 
-/* Open path and size the disk: p->size is --size, or 0 for the file's. */
-static int file_open(struct file_dev *dev, const char *path, bool direct,
-		     struct buse_params *p)
+static const char *file_backing(void *priv)
+{
+	return ((struct file_dev *)priv)->path;
+}
+
+/* What the user asked for, as parsed. */
+struct file_args {
+	const char *path;
+	bool direct; /* --direct: O_DIRECT */
+	bool grow;   /* --grow: extend a shorter file to --size */
+};
+
+static int file_err(const char *path, int err)
+{
+	fprintf(stderr, "file: %s: %s\n", path, strerror(err));
+	return -err;
+}
+
+/* Open the path; a missing file is created only when --size says how big. */
+static int file_open_fd(struct file_dev *dev, const struct file_args *a,
+			const struct buse_params *p, bool *created)
 {
 	int flags = (p->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+
+	if (a->direct)
+		flags |= O_DIRECT;
+	*created = false;
+	dev->fd = open(a->path, flags);
+	if (dev->fd < 0 && errno == ENOENT && p->size && !p->read_only) {
+		dev->fd = open(a->path, flags | O_CREAT | O_EXCL, 0600);
+		*created = dev->fd >= 0;
+	}
+	if (dev->fd >= 0)
+		return 0;
+	if (errno == EINVAL && a->direct) {
+		/* tmpfs and some FUSE file systems have no O_DIRECT. */
+		fprintf(stderr,
+			"file: %s: its file system does not support O_DIRECT: "
+			"drop --direct\n",
+			a->path);
+		return BUSE_DRV_USAGE;
+	}
+	if (errno == ENOENT && !p->size) {
+		fprintf(stderr,
+			"file: %s does not exist: give --size to create it\n",
+			a->path);
+		return BUSE_DRV_USAGE;
+	}
+	return file_err(a->path, errno);
+}
+
+/*
+ * Open the path and size the disk: p->size is --size, or 0 for the file's.
+ * Never changes a file's size unless asked (--grow, or a new file).
+ */
+static int file_open(struct file_dev *dev, const struct file_args *a,
+		     struct buse_params *p)
+{
+	uint32_t bs = p->logical_block_size;
+	char s1[32], s2[32];
 	uint64_t fsize;
 	struct stat st;
+	bool created;
 	int sector, ret;
 
-	if (direct)
-		flags |= O_DIRECT;
-	/* A new image needs a size; an existing file or device gives its own. */
-	if (p->size && !p->read_only)
-		flags |= O_CREAT;
-	dev->fd = open(path, flags, 0600);
-	if (dev->fd < 0 || fstat(dev->fd, &st) < 0)
-		goto err;
+	ret = file_open_fd(dev, a, p, &created);
+	if (ret)
+		return ret;
+	if (fstat(dev->fd, &st) < 0)
+		return file_err(a->path, errno);
 	if (S_ISBLK(st.st_mode)) {
 		dev->blkdev = true;
 		if (ioctl(dev->fd, BLKGETSIZE64, &fsize) < 0 ||
 		    ioctl(dev->fd, BLKSSZGET, &sector) < 0)
-			goto err;
-		if (direct && (uint32_t)sector > p->logical_block_size) {
+			return file_err(a->path, errno);
+		if (a->direct && (uint32_t)sector > bs) {
 			fprintf(stderr,
-				"file: %s: --direct needs --block-size %d\n",
-				path, sector);
-			return -EINVAL;
+				"file: %s: --direct needs --block-size %d "
+				"(its sector size) or more\n",
+				a->path, sector);
+			return BUSE_DRV_USAGE;
 		}
 	} else if (S_ISREG(st.st_mode)) {
 		fsize = st.st_size;
 	} else {
 		fprintf(stderr,
-			"file: %s: not a regular file or block device\n", path);
-		return -EINVAL;
+			"file: %s: not a regular file or block device\n",
+			a->path);
+		return BUSE_DRV_USAGE;
 	}
 
 	if (!p->size) {
-		/* The partial block at the end, if any, is left out. */
-		p->size = fsize / p->logical_block_size * p->logical_block_size;
-		if (!p->size) {
-			fprintf(stderr, "file: %s is empty: give --size\n",
-				path);
-			return -EINVAL;
+		if (fsize % bs || !fsize) {
+			fprintf(stderr,
+				"file: %s holds %llu bytes, %s the %u-byte "
+				"block size: give --size%s\n",
+				a->path, (unsigned long long)fsize,
+				fsize < bs ? "less than" : "not a multiple of",
+				bs,
+				fsize < bs ? " (with --grow) to extend it"
+					   : " to serve a prefix of it");
+			return BUSE_DRV_USAGE;
 		}
+		p->size = fsize;
 	} else if (p->size > fsize && dev->blkdev) {
-		fprintf(stderr, "file: %s holds only %llu bytes\n", path,
+		fprintf(stderr, "file: %s holds only %s (%llu bytes)\n",
+			a->path, format_size(fsize, s1, sizeof(s1)),
 			(unsigned long long)fsize);
-		return -EINVAL;
+		return BUSE_DRV_USAGE;
 	} else if (p->size > fsize && !p->read_only) {
-		/* Read-only, it stays short and reads zeros past its end. */
+		if (!a->grow && !created) {
+			fprintf(stderr,
+				"file: %s holds only %s (%llu bytes), less "
+				"than --size %s: add --grow to extend it, or "
+				"drop --size to serve it as it is\n",
+				a->path, format_size(fsize, s1, sizeof(s1)),
+				(unsigned long long)fsize,
+				format_size(p->size, s2, sizeof(s2)));
+			return BUSE_DRV_USAGE;
+		}
 		if (ftruncate(dev->fd, p->size) < 0)
-			goto err;
+			return file_err(a->path, errno);
 		fsize = p->size;
 	}
+	/* Read-only, a short file stays short and reads zeros past its end. */
 	dev->eof = fsize;
 	return 0;
-err:
-	ret = -errno;
-	fprintf(stderr, "file: %s: %s\n", path, strerror(-ret));
-	return ret;
 }
 
 static int file_parse(int argc, char **argv, struct buse_params *p, void **priv)
@@ -432,10 +502,10 @@ static int file_parse(int argc, char **argv, struct buse_params *p, void **priv)
 	static const struct option opts[] = {
 		{"path", required_argument, NULL, 'p'},
 		{"direct", no_argument, NULL, 'd'},
+		{"grow", no_argument, NULL, 'g'},
 		{0},
 	};
-	const char *path = NULL;
-	bool direct = false;
+	struct file_args a = {0};
 	struct file_dev *dev;
 	unsigned depth;
 	int c, ret;
@@ -443,29 +513,44 @@ static int file_parse(int argc, char **argv, struct buse_params *p, void **priv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			path = optarg;
+			a.path = optarg;
 			break;
 		case 'd':
-			direct = true;
+			a.direct = true;
+			break;
+		case 'g':
+			a.grow = true;
 			break;
 		default:
-			return -EINVAL; /* getopt_long() said why */
+			return BUSE_DRV_USAGE; /* getopt_long() said why */
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "file: unexpected argument '%s'\n",
 			argv[optind]);
-		return -EINVAL;
+		return BUSE_DRV_USAGE;
 	}
-	if (!path) {
+	if (!a.path) {
 		fprintf(stderr, "file: --path is required\n");
-		return -EINVAL;
+		return BUSE_DRV_USAGE;
+	}
+	if (a.grow && !p->size) {
+		fprintf(stderr, "file: --grow needs --size\n");
+		return BUSE_DRV_USAGE;
 	}
 
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
-	ret = file_open(dev, path, direct, p);
+	dev->fd = -1;
+	ret = file_open(dev, &a, p);
+	if (!ret) {
+		dev->path = realpath(a.path, NULL);
+		if (!dev->path)
+			dev->path = strdup(a.path);
+		if (!dev->path)
+			ret = -ENOMEM;
+	}
 	if (ret) {
 		if (dev->fd >= 0)
 			close(dev->fd);
@@ -495,8 +580,10 @@ const struct buse_driver file_driver = {
 	.summary = "a regular file or block device, through io_uring",
 	.usage = "--path PATH   file or block device to serve (required);\n"
 		 "              with --size, a missing file is created\n"
+		 "--grow        extend a file shorter than --size to it\n"
 		 "--direct      bypass the page cache (O_DIRECT)\n",
 	.parse = file_parse,
+	.backing = file_backing,
 	.cleanup = file_cleanup,
 	.ops = &file_ops,
 };

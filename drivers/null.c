@@ -45,7 +45,7 @@ static int null_parse(int argc, char **argv, struct buse_params *p, void **priv)
 {
 	if (argc > 1) {
 		fprintf(stderr, "null: unknown option '%s'\n", argv[1]);
-		return -EINVAL;
+		return BUSE_DRV_USAGE;
 	}
 	if (!p->size)
 		p->size = NULL_DEFAULT_SIZE;

@@ -174,18 +174,17 @@ static int ram_parse(int argc, char **argv, struct buse_params *p, void **priv)
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c != 'd' || sscanf(optarg, "%u:%u", &dq, &dus) != 2) {
-			fprintf(stderr,
-				"ram: options: [--delay-queue Q:USEC]\n");
-			return -EINVAL;
+			fprintf(stderr, "ram: takes no options\n");
+			return BUSE_DRV_USAGE;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "ram: unknown option '%s'\n", argv[optind]);
-		return -EINVAL;
+		return BUSE_DRV_USAGE;
 	}
 	if (!p->size) {
 		fprintf(stderr, "ram: --size is required\n");
-		return -EINVAL;
+		return BUSE_DRV_USAGE;
 	}
 	/* Aligned, so the locks really sit on cache lines of their own. */
 	ram = aligned_alloc(_Alignof(struct ram_dev), sizeof(*ram));
@@ -221,8 +220,8 @@ static const struct buse_ops ram_ops = {
 const struct buse_driver ram_driver = {
 	.name = "ram",
 	.summary = "sparse disk in memory, allocated in 64K chunks on write",
-	.usage = "--delay-queue Q:USEC  test: writes on queue Q sleep USEC "
-		 "first\n",
+	/* --delay-queue Q:USEC (writes on queue Q sleep first) is for tests. */
+	.usage = NULL,
 	.parse = ram_parse,
 	.cleanup = ram_cleanup,
 	.ops = &ram_ops,

@@ -107,6 +107,18 @@ struct add_msg {
 static const struct buse_driver *add_drv;
 static int add_notify_fd = -1; /* daemon: pipe to the parent */
 static bool add_was_started;
+static uint32_t add_dev_id = BUSE_DEV_ID_ANY; /* has a backing note */
+/* libbuse's first message before the device started: why it did not. */
+static char add_lib_why[240];
+
+/* libbuse's messages: into the daemon's log, and the first one kept. */
+static void add_log_line(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "libbuse: %s\n", line);
+	if (!add_was_started && !add_lib_why[0])
+		snprintf(add_lib_why, sizeof(add_lib_why), "%s", line);
+}
 
 void usage_driver(FILE *f, const char *name)
 {
@@ -181,6 +193,14 @@ static void add_started(void *priv, uint32_t dev_id)
 
 	if (add_drv->ops->started)
 		add_drv->ops->started(priv, dev_id);
+	if (add_drv->backing) {
+		int err = backing_note_write(dev_id, add_drv->backing(priv));
+
+		if (err)
+			fprintf(stderr, "buse: note in %s: %s\n",
+				buse_run_dir(), strerror(-err));
+		add_dev_id = dev_id;
+	}
 	add_was_started = true;
 	if (add_notify_fd < 0) {
 		print_dev(dev_id);
@@ -287,7 +307,15 @@ static int add_set(const struct add_opt *o, const char *val,
 		*log = val;
 		break;
 	}
-	if (ret)
+	if (ret == -ERANGE && o->id == OPT_SIZE)
+		fprintf(stderr,
+			"buse: --%s %s: too large (the limit is 2^64 "
+			"bytes)\n",
+			o->name, val);
+	else if (ret == -ERANGE)
+		fprintf(stderr, "buse: --%s %s: out of range: want %s\n",
+			o->name, val, o->want);
+	else if (ret)
 		fprintf(stderr, "buse: --%s: invalid value '%s': want %s\n",
 			o->name, val, o->want);
 	return ret;
@@ -359,20 +387,77 @@ static int check_size(const struct buse_params *p)
 	return 0;
 }
 
+/*
+ * The kernel's limits on combinations of options, checked here so that a
+ * refusal names the limit it hit instead of a bare EINVAL or ENOMEM.
+ */
+static int check_limits(const struct buse_params *p)
+{
+	uint64_t depth = p->queue_depth ? p->queue_depth : BUSE_DEF_DEPTH;
+	uint64_t io = p->max_io_bytes ? p->max_io_bytes : BUSE_DEF_IO_BYTES;
+	uint64_t log = !p->write_back ? 0
+		       : p->log_bytes ? p->log_bytes
+				      : BUSE_DEF_LOG_BYTES;
+	long cpus = sysconf(_SC_NPROCESSORS_CONF);
+	uint64_t queues = p->nr_queues ? p->nr_queues : (uint64_t)cpus;
+	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+	uint64_t pinned, half_ram;
+	char s1[32], s2[32], s3[32];
+
+	if (depth * io > BUSE_MAX_QUEUE_DATA) {
+		fprintf(stderr,
+			"buse: --depth %llu x --max-io %s = %s per queue: the "
+			"limit is %s per queue (depth x max-io); lower one\n",
+			(unsigned long long)depth,
+			format_size(io, s1, sizeof(s1)),
+			format_size(depth * io, s2, sizeof(s2)),
+			format_size(BUSE_MAX_QUEUE_DATA, s3, sizeof(s3)));
+		return -EINVAL;
+	}
+	if (log && log < io) {
+		fprintf(stderr,
+			"buse: --log-size %s is smaller than --max-io %s: the "
+			"write-back log must hold the largest request\n",
+			format_size(log, s1, sizeof(s1)),
+			format_size(io, s2, sizeof(s2)));
+		return -EINVAL;
+	}
+	if (cpus <= 0 || pages <= 0 || psz <= 0)
+		return 0;
+	/* Data slots and logs are pinned: the kernel allows half of RAM. */
+	pinned = queues * (depth * io + log);
+	half_ram = (uint64_t)pages * (uint64_t)psz / 2;
+	if (pinned > half_ram) {
+		fprintf(stderr,
+			"buse: %llu queues x (depth x max-io + log) = %s of "
+			"pinned memory: the limit is half of RAM, %s; use "
+			"fewer --queues, a smaller --depth, --max-io or "
+			"--log-size\n",
+			(unsigned long long)queues,
+			format_size(pinned, s1, sizeof(s1)),
+			format_size(half_ram, s2, sizeof(s2)));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* A new daemon for an orphaned device: the device keeps its geometry. */
 static int recover_geometry(struct buse_params *p)
 {
 	struct buse_dev_info info;
 	int ret = buse_info(p->dev_id, &info);
 
-	if (ret) {
-		fprintf(stderr, "buse: recover: buse%u: %s\n", p->dev_id,
-			strerror(-ret));
+	if (ret == -ENOENT)
+		fprintf(stderr, "buse: recover: no such device: %s%u\n",
+			BUSE_DISK_NAME, p->dev_id);
+	else if (ret)
+		fprintf(stderr, "buse: recover: %s%u: %s\n", BUSE_DISK_NAME,
+			p->dev_id, strerror(-ret));
+	if (ret)
 		return ret;
-	}
 	if (!(info.params.flags & BUSE_F_RECOVERABLE)) {
-		fprintf(stderr, "buse: recover: buse%u is not recoverable\n",
-			p->dev_id);
+		fprintf(stderr, "buse: recover: %s%u is not recoverable\n",
+			BUSE_DISK_NAME, p->dev_id);
 		return -EINVAL;
 	}
 	p->size = info.params.size;
@@ -390,7 +475,7 @@ int cmd_recover(int argc, char **argv)
 	if (argc < 3) {
 		fprintf(stderr,
 			"usage: buse recover N DRIVER [driver options]\n");
-		return 1;
+		return EXIT_USAGE;
 	}
 	av = calloc(argc + 2, sizeof(*av));
 	if (!av) {
@@ -456,6 +541,7 @@ static int add_daemon(const struct buse_params *p, const struct buse_ops *ops,
 		if (chdir("/") < 0)
 			fprintf(stderr, "buse: chdir /: %s\n", strerror(errno));
 		signal(SIGPIPE, SIG_IGN);
+		buse_set_log(add_log_line, NULL);
 
 		memset(&msg, 0, sizeof(msg));
 		ret = add_drv->serve_init ? add_drv->serve_init(priv, msg.why,
@@ -472,10 +558,15 @@ static int add_daemon(const struct buse_params *p, const struct buse_ops *ops,
 		if (!add_was_started) {
 			msg.err = ret < 0 ? ret : -ECANCELED;
 			msg.dev_id = 0;
+			if (!msg.why[0] && add_lib_why[0])
+				snprintf(msg.why, sizeof(msg.why), "%s",
+					 add_lib_why);
 			msg.why[sizeof(msg.why) - 1] = 0;
 			if (write(add_notify_fd, &msg, sizeof(msg)) < 0)
 				ret = -errno;
 		}
+		if (add_dev_id != BUSE_DEV_ID_ANY)
+			backing_note_remove(add_dev_id);
 		if (add_drv->cleanup)
 			add_drv->cleanup(priv);
 		exit(ret < 0);
@@ -500,9 +591,10 @@ static int add_daemon(const struct buse_params *p, const struct buse_ops *ops,
 		return msg.err;
 	}
 	if (n == sizeof(msg)) {
-		fprintf(stderr, "buse: %s: cannot start the device: %s%s\n",
+		fprintf(stderr, "buse: %s: cannot start the device: %s%s%s%s\n",
 			add_drv->name, strerror(-msg.err),
-			log ? "" : " (--log FILE tells more)");
+			log ? " (the daemon's messages are in " : "",
+			log ? log : "", log ? ")" : "");
 		waitpid(pid, NULL, 0);
 		return msg.err;
 	}
@@ -530,7 +622,7 @@ int cmd_add(int argc, char **argv)
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage_add(argc < 2 ? stderr : stdout);
-		return argc < 2;
+		return argc < 2 ? EXIT_USAGE : 0;
 	}
 	drv = buse_driver_find(argv[1]);
 	if (!drv) {
@@ -538,7 +630,7 @@ int cmd_add(int argc, char **argv)
 			argv[1][0] == '-' ? "the driver comes first, not"
 					  : "unknown driver",
 			argv[1]);
-		return 1;
+		return EXIT_USAGE;
 	}
 
 	buse_params_init(&p);
@@ -549,15 +641,17 @@ int cmd_add(int argc, char **argv)
 	}
 	ret = add_parse(argc - 1, argv + 1, &p, &foreground, &log, &dargc,
 			dargv);
-	if (ret)
+	if (ret) {
+		ret = BUSE_DRV_USAGE;
 		goto out;
+	}
 	for (i = 1; i < dargc; i++) {
 		if (!strcmp(dargv[i], "--help") || !strcmp(dargv[i], "-h")) {
 			usage_driver(stdout, drv->name);
 			goto out;
 		}
 	}
-	ret = -EINVAL;
+	ret = BUSE_DRV_USAGE;
 	if (p.physical_block_size &&
 	    p.physical_block_size < p.logical_block_size) {
 		fprintf(stderr, "buse: physical block size < block size\n");
@@ -569,9 +663,11 @@ int cmd_add(int argc, char **argv)
 			goto out;
 	}
 	/* Before the driver acts on it, e.g. extends a file to it. */
-	ret = check_size(&p);
-	if (!ret)
-		ret = check_control();
+	if (check_size(&p) || check_limits(&p)) {
+		ret = BUSE_DRV_USAGE;
+		goto out;
+	}
+	ret = check_control();
 	if (ret)
 		goto out;
 
@@ -582,9 +678,10 @@ int cmd_add(int argc, char **argv)
 		goto out;
 	if (!p.size) {
 		fprintf(stderr, "buse: the size must not be zero\n");
-		ret = -EINVAL;
-	} else if (p.size != given_size) {
-		ret = check_size(&p);
+		ret = BUSE_DRV_USAGE;
+	} else if ((p.size != given_size && check_size(&p)) ||
+		   check_limits(&p)) {
+		ret = BUSE_DRV_USAGE; /* what the driver chose, e.g. bs3 */
 	}
 	if (ret)
 		goto cleanup;
@@ -605,6 +702,8 @@ int cmd_add(int argc, char **argv)
 		if (ret < 0 && !why[0])
 			fprintf(stderr, "buse: %s: %s\n", drv->name,
 				strerror(-ret));
+		if (add_dev_id != BUSE_DEV_ID_ANY)
+			backing_note_remove(add_dev_id);
 	} else {
 		ret = add_daemon(&p, &ops, priv, log);
 	}
@@ -613,5 +712,5 @@ cleanup:
 		drv->cleanup(priv);
 out:
 	free(dargv);
-	return ret < 0;
+	return !ret ? 0 : ret > 0 ? EXIT_USAGE : EXIT_FAILED;
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bs3_tool.h"
+#include "tool.h"
 #include "json.h"
 #include "size.h"
 
@@ -515,10 +516,7 @@ int cmd_bs3(int argc, char **argv)
 static void stats_path(uint32_t dev_id, char *buf, size_t len,
 		       const char *suffix)
 {
-	const char *dir = getenv("BUSE_BS3_STATS_DIR");
-
-	snprintf(buf, len, "%s/bs3-%u.json%s", dir && *dir ? dir : BS3_STATS_DIR,
-		 dev_id, suffix);
+	snprintf(buf, len, "%s/bs3-%u.json%s", buse_run_dir(), dev_id, suffix);
 }
 
 int bs3_stats_write(uint32_t dev_id, const char *url,
@@ -532,8 +530,8 @@ int bs3_stats_write(uint32_t dev_id, const char *url,
 	stats_path(dev_id, path, sizeof(path), "");
 	stats_path(dev_id, tmp, sizeof(tmp), ".tmp");
 	/* /run/buse is ours; made if missing (an error shows at fopen). */
-	if (!getenv("BUSE_BS3_STATS_DIR"))
-		mkdir(BS3_STATS_DIR, 0755);
+	if (!getenv("BUSE_RUN_DIR"))
+		mkdir(BUSE_RUN_DIR, 0755);
 	f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
@@ -544,6 +542,7 @@ int bs3_stats_write(uint32_t dev_id, const char *url,
 		"\"object_size\": %u,\n\"epoch\": %" PRIu64 ",\n"
 		"\"fenced\": %s,\n\"dirty_bytes\": %" PRIu64 ",\n"
 		"\"uploads_in_flight\": %u,\n\"uploads\": %" PRIu64 ",\n"
+		"\"upload_bytes\": %" PRIu64 ",\n"
 		"\"retries\": %" PRIu64 ",\n\"reads_memory\": %" PRIu64 ",\n"
 		"\"cache_hits\": %" PRIu64 ",\n\"cache_misses\": %" PRIu64 ",\n"
 		"\"cache_hit_rate\": %.4f,\n\"objects\": %" PRIu64 ",\n"
@@ -555,8 +554,8 @@ int bs3_stats_write(uint32_t dev_id, const char *url,
 		"\"gc_deleted\": %" PRIu64 "\n}\n",
 		g->size, g->block_size, g->object_size, st->epoch,
 		st->fenced ? "true" : "false", st->dirty_bytes,
-		st->uploads_in_flight, st->uploads, st->retries,
-		st->reads_memory, st->cache_hits, st->cache_misses,
+		st->uploads_in_flight, st->uploads, st->upload_bytes,
+		st->retries, st->reads_memory, st->cache_hits, st->cache_misses,
 		lookups ? (double)st->cache_hits / lookups : 0.0, st->objects,
 		st->bytes_stored, st->live_bytes, st->garbage_ratio,
 		st->checkpoints, st->ckpt_seq, st->ckpt_time, st->next_seq,

@@ -13,9 +13,6 @@
 
 #include "../bs3/bs3.h"
 
-/* Where a daemon keeps bs3-N.json; $BUSE_BS3_STATS_DIR overrides (tests). */
-#define BS3_STATS_DIR "/run/buse"
-
 /* `buse bs3 SUBCOMMAND ...`: argv[0] is "bs3".  Exit status: 0, 1, 2. */
 int cmd_bs3(int argc, char **argv);
 void usage_bs3(FILE *f);

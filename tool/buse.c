@@ -3,7 +3,9 @@
  * buse: create, list, inspect and delete BUSE block devices, in the style
  * of losetup, nbd-client and ublk.  `add` lives in add.c.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -39,6 +41,12 @@ int check_control(void)
 {
 	int ret;
 
+	/* The kernel wants CAP_SYS_ADMIN; say so rather than a bare EACCES. */
+	if (geteuid() && access(BUSE_CONTROL_PATH, R_OK | W_OK)) {
+		fprintf(stderr, "buse: root only (%s needs CAP_SYS_ADMIN)\n",
+			BUSE_CONTROL_PATH);
+		return -EACCES;
+	}
 	if (!access(BUSE_CONTROL_PATH, F_OK))
 		return 0;
 	ret = -errno;
@@ -59,7 +67,7 @@ static void usage(FILE *f)
 		"       buse recover DEV DRIVER [driver options]\n"
 		"       buse list [--json]\n"
 		"       buse info DEV [--json]\n"
-		"       buse del DEV\n"
+		"       buse del DEV [--force]\n"
 		"       buse bs3 create|info|check|delete s3://BUCKET/VOLUME "
 		"[options]\n"
 		"       buse help [add|DRIVER]\n"
@@ -69,7 +77,8 @@ static void usage(FILE *f)
 		"  recover  serve a recoverable device whose daemon died\n"
 		"  list   list the devices\n"
 		"  info   show every parameter of one device\n"
-		"  del    delete a device and wait for its daemon to exit\n"
+		"  del    delete a device and wait for its daemon to exit;\n"
+		"         refused while it is mounted or held, unless --force\n"
 		"  bs3    make, inspect, check, delete BS3 volumes (buse bs3 "
 		"--help);\n"
 		"         attach one with buse add bs3 s3://BUCKET/VOLUME\n"
@@ -77,7 +86,16 @@ static void usage(FILE *f)
 		"DEV is N, buseN or /dev/buseN.  Drivers:");
 	for (const struct buse_driver *const *d = buse_drivers; *d; d++)
 		fprintf(f, " %s", (*d)->name);
-	fprintf(f, ".\n");
+	fprintf(f, ".\n"
+		   "Exit status: 0 done, 1 failed, 2 wrong command line.\n");
+}
+
+/* A dead or orphaned device's daemon_pid is the daemon that went away. */
+static int live_pid(const struct buse_dev_info *in)
+{
+	return in->state == BUSE_STATE_DEAD || in->state == BUSE_STATE_ORPHANED
+		       ? 0
+		       : in->daemon_pid;
 }
 
 static const char *state_name(uint32_t state)
@@ -124,7 +142,7 @@ static void print_json(FILE *f, const struct buse_dev_info *in)
 {
 	const struct buse_dev_params *p = &in->params;
 	uint32_t flags = p->flags;
-	char path[64];
+	char path[64], back[PATH_MAX];
 	size_t i;
 
 	snprintf(path, sizeof(path), "/dev/%s%u", BUSE_DISK_NAME, in->dev_id);
@@ -133,9 +151,16 @@ static void print_json(FILE *f, const struct buse_dev_info *in)
 	fprintf(f, ", \"state\": ");
 	json_string(f, state_name(in->state), SIZE_MAX);
 	fprintf(f,
-		", \"daemon_pid\": %d, \"nr_attached\": %u, \"major\": %u, "
-		"\"minor\": %u, ",
-		in->daemon_pid, in->nr_attached, in->major, in->minor);
+		", \"daemon_pid\": %d, \"last_daemon_pid\": %d, "
+		"\"nr_attached\": %u, \"major\": %u, \"minor\": %u, "
+		"\"read_only\": %s, \"backing\": ",
+		live_pid(in), in->daemon_pid, in->nr_attached, in->major,
+		in->minor, flags & BUSE_F_READ_ONLY ? "true" : "false");
+	if (backing_note_read(in->dev_id, live_pid(in), back, sizeof(back)))
+		json_string(f, back, sizeof(back));
+	else
+		fprintf(f, "null");
+	fprintf(f, ", ");
 	/* Write-back log usage, all queues together (zeros otherwise). */
 	fprintf(f,
 		"\"log_size\": %llu, \"log_recs\": %u, \"log_free\": %llu, "
@@ -156,7 +181,11 @@ static void print_json(FILE *f, const struct buse_dev_info *in)
 		"\"max_discard_bytes\": %u, ",
 		p->nr_queues, p->queue_depth, p->max_io_bytes,
 		p->max_discard_bytes);
-	fprintf(f, "\"timeout_ms\": %u, \"name\": ", p->timeout_ms);
+	fprintf(f,
+		"\"timeout_ms\": %u, \"recovery_timeout_ms\": %u, "
+		"\"log_bytes\": %llu, \"name\": ",
+		p->timeout_ms, p->recovery_timeout_ms,
+		(unsigned long long)p->log_bytes);
 	json_string(f, p->name, sizeof(p->name));
 	fprintf(f, ", \"flags\": %u, \"flag_names\": [", flags);
 	for (i = 0; i < N_FLAG_NAMES; i++) {
@@ -175,14 +204,18 @@ static void print_json(FILE *f, const struct buse_dev_info *in)
 static void print_info(const struct buse_dev_info *in)
 {
 	const struct buse_dev_params *p = &in->params;
-	char s1[32], s2[32], name[BUSE_NAME_LEN + 1];
+	char s1[32], s2[32], name[BUSE_NAME_LEN + 1], back[PATH_MAX];
 
 	printf("device:          /dev/%s%u (%u:%u)\n", BUSE_DISK_NAME,
 	       in->dev_id, in->major, in->minor);
 	printf("driver:          %s\n", driver_name(p, name));
+	if (backing_note_read(in->dev_id, live_pid(in), back, sizeof(back)))
+		printf("backing:         %s\n", back);
 	printf("state:           %s\n", state_name(in->state));
-	if (in->daemon_pid > 0)
+	if (live_pid(in) > 0)
 		printf("daemon pid:      %d\n", in->daemon_pid);
+	else if (in->daemon_pid > 0)
+		printf("daemon pid:      none (was %d)\n", in->daemon_pid);
 	else
 		printf("daemon pid:      none\n");
 	printf("size:            %s (%llu bytes)\n",
@@ -203,11 +236,15 @@ static void print_info(const struct buse_dev_info *in)
 		printf("timeout:         %u ms\n", p->timeout_ms);
 	else
 		printf("timeout:         %u s\n", p->timeout_ms / 1000);
+	if (p->flags & BUSE_F_RECOVERABLE)
+		printf("recovery limit:  %u ms\n", p->recovery_timeout_ms);
 	printf("flags:           ");
 	print_flags(stdout, p->flags);
 	printf("\n");
 	if (p->flags & BUSE_F_WRITE_BACK) {
-		printf("write log:       %s in %u records (all queues)\n",
+		printf("write log:       %s per queue; %s in %u records "
+		       "(all queues)\n",
+		       format_size(p->log_bytes, s2, sizeof(s2)),
 		       format_size(in->log_size, s1, sizeof(s1)), in->log_recs);
 		printf("  unapplied:     %s in %u records\n",
 		       format_size(in->unapplied_bytes, s1, sizeof(s1)),
@@ -244,9 +281,12 @@ static int cmd_list(int argc, char **argv)
 	bool json;
 	int n = 0, ret;
 	char size[32], path[32], pid[16], name[BUSE_NAME_LEN + 1];
+	char back[PATH_MAX];
 
-	if (parse_json_flag(argc, argv, 1, &json) || check_control())
-		return 1;
+	if (parse_json_flag(argc, argv, 1, &json))
+		return EXIT_USAGE;
+	if (check_control())
+		return EXIT_FAILED;
 	for (;;) {
 		ret = buse_info_next(id, &in);
 		if (ret == -ENOENT)
@@ -260,18 +300,25 @@ static int cmd_list(int argc, char **argv)
 			print_json(stdout, &in);
 		} else {
 			if (!n)
-				printf("%-4s %-12s %8s %-8s %-9s %6s %8s\n",
+				printf("%-4s %-12s %8s %-8s %-9s %2s %6s %8s "
+				       "%s\n",
 				       "ID", "DEVICE", "SIZE", "DRIVER",
-				       "STATE", "QUEUES", "PID");
+				       "STATE", "RO", "QUEUES", "PID",
+				       "BACKING");
 			snprintf(path, sizeof(path), "/dev/%s%u",
 				 BUSE_DISK_NAME, in.dev_id);
-			snprintf(pid, sizeof(pid), "%d", in.daemon_pid);
-			printf("%-4u %-12s %8s %-8s %-9s %6u %8s\n", in.dev_id,
-			       path,
+			snprintf(pid, sizeof(pid), "%d", live_pid(&in));
+			if (!backing_note_read(in.dev_id, live_pid(&in), back,
+					       sizeof(back)))
+				strcpy(back, "-");
+			printf("%-4u %-12s %8s %-8s %-9s %2d %6u %8s %s\n",
+			       in.dev_id, path,
 			       format_size(in.params.size, size, sizeof(size)),
 			       driver_name(&in.params, name),
-			       state_name(in.state), in.params.nr_queues,
-			       in.daemon_pid > 0 ? pid : "-");
+			       state_name(in.state),
+			       !!(in.params.flags & BUSE_F_READ_ONLY),
+			       in.params.nr_queues,
+			       live_pid(&in) > 0 ? pid : "-", back);
 		}
 		n++;
 		/* The last possible id, or a kernel that went backwards. */
@@ -284,28 +331,36 @@ static int cmd_list(int argc, char **argv)
 	return 0;
 }
 
-/* `buse info DEV` and `buse del DEV` take a device and look it up. */
-static int get_dev(int argc, char **argv, int max_args,
-		   struct buse_dev_info *in, bool *json)
+/*
+ * `buse info DEV [--json]` and `buse del DEV [--force]` take a device and
+ * one optional flag, and look the device up.  Returns 0, or the exit status.
+ */
+static int get_dev(int argc, char **argv, const char *flag,
+		   struct buse_dev_info *in, bool *flag_set)
 {
 	uint32_t id;
-	int ret;
+	int i, ret;
 
-	if (argc < 2 || argc > max_args) {
-		fprintf(stderr, "usage: buse %s DEV%s\n", argv[0],
-			max_args > 2 ? " [--json]" : "");
-		return -EINVAL;
+	*flag_set = false;
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], flag)) {
+			fprintf(stderr, "buse: %s: unexpected argument '%s'\n",
+				argv[0], argv[i]);
+			return EXIT_USAGE;
+		}
+		*flag_set = true;
+	}
+	if (argc < 2) {
+		fprintf(stderr, "usage: buse %s DEV [%s]\n", argv[0], flag);
+		return EXIT_USAGE;
 	}
 	if (parse_dev_id(argv[1], &id)) {
 		fprintf(stderr, "buse: %s: not N, buseN or /dev/buseN: '%s'\n",
 			argv[0], argv[1]);
-		return -EINVAL;
+		return EXIT_USAGE;
 	}
-	if (json && parse_json_flag(argc, argv, 2, json))
-		return -EINVAL;
-	ret = check_control();
-	if (ret)
-		return ret;
+	if (check_control())
+		return EXIT_FAILED;
 	ret = buse_info(id, in);
 	if (ret == -ENOENT)
 		fprintf(stderr, "buse: %s: no such device: %s%u\n", argv[0],
@@ -313,16 +368,18 @@ static int get_dev(int argc, char **argv, int max_args,
 	else if (ret < 0)
 		fprintf(stderr, "buse: %s: %s%u: %s\n", argv[0], BUSE_DISK_NAME,
 			id, strerror(-ret));
-	return ret;
+	return ret ? EXIT_FAILED : 0;
 }
 
 static int cmd_info(int argc, char **argv)
 {
 	struct buse_dev_info in;
 	bool json;
+	int ret;
 
-	if (get_dev(argc, argv, 3, &in, &json))
-		return 1;
+	ret = get_dev(argc, argv, "--json", &in, &json);
+	if (ret)
+		return ret;
 	if (json) {
 		char *buf = NULL;
 		size_t len = 0;
@@ -330,20 +387,78 @@ static int cmd_info(int argc, char **argv)
 
 		/* A BS3 daemon's stats go inside the object: before its '}'. */
 		if (!m)
-			return 1;
+			return EXIT_FAILED;
 		print_json(m, &in);
 		fclose(m);
 		if (len && buf[len - 1] == '}')
 			buf[--len] = 0;
 		fputs(buf, stdout);
 		free(buf);
-		bs3_info_json(stdout, in.dev_id, in.daemon_pid);
+		bs3_info_json(stdout, in.dev_id, live_pid(&in));
 		printf("}\n");
 	} else {
 		print_info(&in);
-		bs3_info_text(stdout, in.dev_id, in.daemon_pid);
+		bs3_info_text(stdout, in.dev_id, live_pid(&in));
 	}
 	return 0;
+}
+
+/*
+ * Who holds the disk open exclusively: a mounted file system, a device
+ * mapper or md device on top (sysfs holders), active swap.  One line into
+ * why; false if nobody does.
+ */
+static bool dev_in_use(const struct buse_dev_info *in, char *why, size_t len)
+{
+	char path[PATH_MAX], line[4096], mm[32], mnt[PATH_MAX];
+	struct dirent *e;
+	bool busy = false;
+	DIR *d;
+	FILE *f;
+
+	snprintf(mm, sizeof(mm), "%u:%u", in->major, in->minor);
+	f = fopen("/proc/self/mountinfo", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... */
+		char dev[32];
+
+		if (sscanf(line, "%*s %*s %31s %*s %4095s", dev, mnt) == 2 &&
+		    !strcmp(dev, mm)) {
+			snprintf(why, len, "mounted on %s", mnt);
+			busy = true;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (busy)
+		return true;
+	snprintf(path, sizeof(path), "/sys/block/%s%u/holders", BUSE_DISK_NAME,
+		 in->dev_id);
+	d = opendir(path);
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(why, len, "held by %s", e->d_name);
+		busy = true;
+		break;
+	}
+	if (d)
+		closedir(d);
+	if (busy)
+		return true;
+	snprintf(path, sizeof(path), "/dev/%s%u", BUSE_DISK_NAME, in->dev_id);
+	f = fopen("/proc/swaps", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%4095s", mnt) == 1 && !strcmp(mnt, path)) {
+			snprintf(why, len, "in use as swap");
+			busy = true;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return busy;
 }
 
 /* Wait until the process is gone; true if it is. */
@@ -366,11 +481,22 @@ static bool wait_exit(int pidfd, pid_t pid, int timeout_ms)
 static int cmd_del(int argc, char **argv)
 {
 	struct buse_dev_info in;
+	char why[PATH_MAX + 32];
+	bool force;
 	pid_t pid;
 	int pidfd = -1, ret;
 
-	if (get_dev(argc, argv, 2, &in, NULL))
-		return 1;
+	ret = get_dev(argc, argv, "--force", &in, &force);
+	if (ret)
+		return ret;
+	/* As losetup -d: the file system above would fail with EIO. */
+	if (!force && dev_in_use(&in, why, sizeof(why))) {
+		fprintf(stderr,
+			"buse: del: %s%u is %s: unmount or release it first, "
+			"or --force\n",
+			BUSE_DISK_NAME, in.dev_id, why);
+		return EXIT_FAILED;
+	}
 	pid = in.daemon_pid;
 	/* Before the delete, so the pid cannot be reused under us. */
 	if (pid > 0) {
@@ -382,13 +508,13 @@ static int cmd_del(int argc, char **argv)
 	if (ret < 0) {
 		fprintf(stderr, "buse: del: %s%u: %s\n", BUSE_DISK_NAME,
 			in.dev_id, strerror(-ret));
-		return 1;
+		return EXIT_FAILED;
 	}
 	if (pid > 0 && !wait_exit(pidfd, pid, DEL_TIMEOUT_MS)) {
 		fprintf(stderr,
 			"buse: del: daemon %d is still running after %d s\n",
 			pid, DEL_TIMEOUT_MS / 1000);
-		return 1;
+		return EXIT_FAILED;
 	}
 	return 0;
 }
@@ -404,7 +530,7 @@ static int cmd_help(int argc, char **argv)
 	} else {
 		fprintf(stderr, "buse: help: no such command or driver '%s'\n",
 			argv[1]);
-		return 1;
+		return EXIT_USAGE;
 	}
 	return 0;
 }
@@ -425,7 +551,7 @@ int main(int argc, char **argv)
 
 	if (argc < 2) {
 		usage(stderr);
-		return 1;
+		return EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("buse %s (ABI %d)\n", BUSE_TOOL_VERSION,
@@ -452,5 +578,5 @@ int main(int argc, char **argv)
 		return cmd_help(2, argv);
 	fprintf(stderr, "buse: unknown command '%s' (see buse help)\n",
 		argv[1]);
-	return 1;
+	return EXIT_USAGE;
 }

@@ -10,6 +10,9 @@
 
 #include <buse/buse.h>
 
+/* parse(): the driver's options are wrong; it said why. */
+#define BUSE_DRV_USAGE 1
+
 struct buse_driver {
 	const char *name;
 	const char *summary; /* one line for `buse help` */
@@ -21,7 +24,8 @@ struct buse_driver {
 	 * check them, open what must be opened and set *priv, which every
 	 * callback receives.  Runs in the tool before it becomes a daemon,
 	 * so this is where errors reach the user: print one line to stderr
-	 * and return a negative errno.
+	 * and return BUSE_DRV_USAGE if the options are wrong (the tool exits
+	 * 2), or a negative errno if acting on them failed (exit 1).
 	 */
 	int (*parse)(int argc, char **argv, struct buse_params *p, void **priv);
 	/*
@@ -32,6 +36,11 @@ struct buse_driver {
 	 * and a negative errno.
 	 */
 	int (*serve_init)(void *priv, char *err, size_t errlen);
+	/*
+	 * Optional: what the device serves, for `buse info` and `buse list`
+	 * (a file's absolute path, a volume's URL); valid until cleanup.
+	 */
+	const char *(*backing)(void *priv);
 	/* Optional: undo parse() once buse_run() has returned. */
 	void (*cleanup)(void *priv);
 	const struct buse_ops *ops;

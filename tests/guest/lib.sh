@@ -217,7 +217,7 @@ _buse_del_all() {
 	for d in /sys/block/buse*; do
 		[ -e "$d" ] || continue
 		log "cleanup: deleting ${d##*/}"
-		timeout 30 "$BUSE" del "${d##*/}" || log "cleanup: buse del ${d##*/} failed"
+		timeout 30 "$BUSE" del "${d##*/}" --force || log "cleanup: buse del ${d##*/} failed"
 	done
 }
 

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 /* The BS3 unit tests link the engine only: take the tool's files whole. */
+#include "../../tool/backing.c"
 #include "../../tool/bs3.c"
 #include "../../tool/json.c"
 #include "../../tool/size.c"
@@ -131,7 +132,7 @@ int main(void)
 
 	if (!mkdtemp(dir))
 		return 1;
-	setenv("BUSE_BS3_STATS_DIR", dir, 1);
+	setenv("BUSE_RUN_DIR", dir, 1);
 	ret = cmocka_run_group_tests(tests, NULL, NULL);
 	rmdir(dir);
 	return ret;

@@ -194,9 +194,10 @@ static void test_ram_parse(void **state)
 	void *priv = NULL;
 
 	buse_params_init(&p);
-	assert_int_equal(ram_parse(1, argv, &p, &priv), -EINVAL); /* size */
+	assert_int_equal(ram_parse(1, argv, &p, &priv),
+			 BUSE_DRV_USAGE); /* size */
 	p.size = DEV_SIZE;
-	assert_int_equal(ram_parse(2, argv, &p, &priv), -EINVAL);
+	assert_int_equal(ram_parse(2, argv, &p, &priv), BUSE_DRV_USAGE);
 	assert_null(priv);
 }
 
