@@ -28,6 +28,7 @@
 #include <sched.h>
 #include <sys/resource.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@ struct buse_dev {
 	int ctl;
 	int efd; /* queue threads bump it when they exit */
 	int sfd; /* SIGINT/SIGTERM, with handle_signals */
+	int hfd; /* the same, when another thread took them (sig_handler) */
 	bool added;
 	bool del_sent;
 	unsigned nr_queues;
@@ -776,12 +778,79 @@ static int dev_create(struct buse_dev *d, const sigset_t *sigs)
 	return 0;
 }
 
+/*
+ * SIGINT/SIGTERM are blocked in buse_run()'s thread and read from its
+ * signalfd, but a thread the driver started before buse_run() does not
+ * block them, and the kernel may deliver them there, where the default
+ * action would kill the process with the device still up.  While
+ * buse_run() serves, a process-wide handler (installed only over the
+ * default action) forwards such a signal to the main loop instead.
+ */
+static _Atomic int sig_fd = -1;
+
+static void sig_handler(int sig)
+{
+	int fd = atomic_load(&sig_fd), saved = errno;
+	uint64_t one = 1;
+
+	(void)sig;
+	/* Async-signal-safe; a full eventfd already says "delete". */
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
+		one = 0;
+	errno = saved;
+}
+
+struct sig_saved {
+	struct sigaction act[2];
+	bool set[2];
+};
+
+static void sig_install(struct buse_dev *d, struct sig_saved *sv)
+{
+	static const int sigs[2] = {SIGINT, SIGTERM};
+	struct sigaction sa;
+	int expect = -1, i;
+
+	memset(sv, 0, sizeof(*sv));
+	d->hfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* One buse_run() at a time owns the handler; others keep signalfd. */
+	if (d->hfd < 0 ||
+	    !atomic_compare_exchange_strong(&sig_fd, &expect, d->hfd))
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = sig_handler;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	for (i = 0; i < 2; i++) {
+		if (sigaction(sigs[i], NULL, &sv->act[i]) ||
+		    sv->act[i].sa_handler != SIG_DFL)
+			continue; /* the application handles it itself */
+		sv->set[i] = !sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+static void sig_restore(struct buse_dev *d, const struct sig_saved *sv)
+{
+	static const int sigs[2] = {SIGINT, SIGTERM};
+	int expect = d->hfd, i;
+
+	for (i = 0; i < 2; i++)
+		if (sv->set[i])
+			sigaction(sigs[i], &sv->act[i], NULL);
+	if (d->hfd >= 0) {
+		atomic_compare_exchange_strong(&sig_fd, &expect, -1);
+		close(d->hfd);
+		d->hfd = -1;
+	}
+}
+
 /* Until every queue thread is gone; deletes the device on a signal. */
 static int dev_wait(struct buse_dev *d)
 {
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{.fd = d->efd, .events = POLLIN},
 		{.fd = d->sfd, .events = POLLIN},
+		{.fd = d->hfd, .events = POLLIN},
 	};
 	struct signalfd_siginfo si;
 	unsigned i, exited;
@@ -805,7 +874,7 @@ static int dev_wait(struct buse_dev *d)
 		if (exited == d->nr_queues)
 			return ret;
 
-		if (poll(pfd, d->sfd >= 0 ? 2 : 1, -1) < 0) {
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -817,6 +886,9 @@ static int dev_wait(struct buse_dev *d)
 			buse_log("eventfd: %s\n", strerror(errno));
 		if (d->sfd >= 0 && pfd[1].revents &&
 		    read(d->sfd, &si, sizeof(si)) == sizeof(si))
+			del_device(d);
+		if (d->hfd >= 0 && pfd[2].revents &&
+		    read(d->hfd, &cnt, sizeof(cnt)) == sizeof(cnt))
 			del_device(d);
 	}
 }
@@ -865,6 +937,7 @@ BUSE_EXPORT int buse_run(const struct buse_params *p,
 {
 	struct buse_dev d;
 	sigset_t sigs, old;
+	struct sig_saved sv;
 	int ret;
 
 	if (!p || !ops || !ops->read || p->sched > BUSE_SCHED_THROUGHPUT)
@@ -873,7 +946,7 @@ BUSE_EXPORT int buse_run(const struct buse_params *p,
 	d.p = p;
 	d.ops = ops;
 	d.priv = priv;
-	d.ctl = d.efd = d.sfd = -1;
+	d.ctl = d.efd = d.sfd = d.hfd = -1;
 	pthread_mutex_init(&d.init_lock, NULL);
 	pthread_cond_init(&d.init_cond, NULL);
 	buse_make_dev_params(&d.kp, p, ops);
@@ -882,8 +955,10 @@ BUSE_EXPORT int buse_run(const struct buse_params *p,
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	/* From here on the signals queue up for our signalfd. */
-	if (p->handle_signals)
+	if (p->handle_signals) {
 		pthread_sigmask(SIG_BLOCK, &sigs, &old);
+		sig_install(&d, &sv);
+	}
 
 	ret = dev_create(&d, &sigs);
 	if (!ret) {
@@ -895,8 +970,10 @@ BUSE_EXPORT int buse_run(const struct buse_params *p,
 	}
 	dev_destroy(&d);
 
-	if (p->handle_signals)
+	if (p->handle_signals) {
+		sig_restore(&d, &sv);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	return ret;
 }
 

@@ -176,6 +176,18 @@ void buse_set_log(buse_log_fn fn, void *arg);
  * Create the device, serve it until it is deleted (buse_delete(), `buse del`)
  * or, with handle_signals, until SIGINT/SIGTERM, which deletes it after the
  * kernel has written back everything cached.  Returns 0 or a negative errno.
+ *
+ * Signals, with handle_signals: buse_run() blocks SIGINT and SIGTERM in its
+ * own thread (reading them from a signalfd) and in the queue threads, and
+ * restores the mask on return.  Threads the driver started before, which
+ * may have them unblocked, are covered too: while buse_run() serves, a
+ * process-wide handler replaces the default action of each (not a handler
+ * the application installed itself) and turns the signal into the same
+ * clean delete, whichever thread the kernel delivers it to.  An
+ * application with its own SIGINT/SIGTERM handler keeps it, and should
+ * call buse_delete() from it (or set handle_signals = false).  With
+ * several buse_run() at once in one process, only the first owns the
+ * handler.
  */
 int buse_run(const struct buse_params *p, const struct buse_ops *ops,
 	     void *priv);

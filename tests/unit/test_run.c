@@ -201,6 +201,48 @@ static void test_sigterm(void **state)
 	signal_run(SIGTERM);
 }
 
+/*
+ * A driver's own thread, started before buse_run() with SIGTERM unblocked,
+ * takes the signal (here: this test's thread): the device is deleted and
+ * the process lives on, instead of dying with the device up.
+ */
+static void test_sigterm_other_thread(void **state)
+{
+	struct fake_stats st;
+	struct fake_cfg cfg;
+	struct sig_run s;
+	struct timespec dl;
+	sigset_t unblock;
+
+	(void)state;
+	sigemptyset(&unblock);
+	sigaddset(&unblock, SIGTERM);
+	pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
+	fake_cfg_init(&cfg);
+	fake_install(&cfg);
+	memset(&s, 0, sizeof(s));
+	params(&s.r, true);
+	assert_int_equal(pthread_create(&s.r.thread, NULL, sig_runner, &s), 0);
+	assert_true(fake_wait_state(BUSE_STATE_LIVE));
+	while (!__atomic_load_n(&hk.started, __ATOMIC_ACQUIRE))
+		sched_yield();
+	assert_int_equal(pthread_kill(pthread_self(), SIGTERM), 0);
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 10;
+	assert_int_equal(pthread_timedjoin_np(s.r.thread, NULL, &dl), 0);
+	assert_int_equal(s.r.ret, 0);
+	fake_get_stats(&st);
+	assert_int_equal(st.del_calls, 1);
+	/* the default action is back once buse_run() returned */
+	{
+		struct sigaction sa;
+
+		assert_int_equal(sigaction(SIGTERM, NULL, &sa), 0);
+		assert_true(sa.sa_handler == SIG_DFL);
+	}
+	fake_uninstall();
+}
+
 static void test_sigint(void **state)
 {
 	setup(state);
@@ -493,6 +535,7 @@ int main(void)
 		cmocka_unit_test_setup(test_open_fails, setup),
 		cmocka_unit_test_setup(test_add_fails, setup),
 		cmocka_unit_test_setup(test_log_routed, setup),
+		cmocka_unit_test_setup(test_sigterm_other_thread, setup),
 		cmocka_unit_test_setup(test_attach_fails, setup),
 		cmocka_unit_test_setup(test_mmap_fails, setup),
 		cmocka_unit_test_setup(test_bad_layout_rejected, setup),
