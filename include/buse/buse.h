@@ -29,6 +29,33 @@
  *
  * Callbacks of one queue run in that queue's thread, one at a time; callbacks
  * of different queues run concurrently, so shared driver state needs locking.
+ *
+ * Buffers: the buf a read or write callback gets is the request's data slot
+ * in memory shared with the kernel.  It is valid, like req, until the
+ * request completes (the callback returns a status, or buse_complete() /
+ * buse_release() for BUSE_ASYNC / BUSE_RETAIN); an asynchronous driver may
+ * hand it to its own I/O until then, never after.  A read must fill all
+ * len bytes before it completes.
+ *
+ * Queues: with nr_queues 0 the kernel makes one queue per possible CPU
+ * (capped at BUSE_MAX_QUEUES).  A driver that keeps per-queue state can
+ * size it with get_nprocs_conf() (<sys/sysinfo.h>) before buse_run(), by
+ * BUSE_MAX_QUEUES, or allocate it in queue_init(), which runs once per qid
+ * 0..nr_queues-1 before any request of that queue.
+ *
+ * Status and what the application sees: a callback's negative errno
+ * reaches the block layer through errno_to_blk_status() and the
+ * application's read()/write()/fsync() through blk_status_to_errno():
+ * -EOPNOTSUPP, -ETIMEDOUT, -ENOSPC, -ENOLINK, -EREMOTEIO, -ENODATA,
+ * -EILSEQ, -ENOMEM, -EBUSY and -EAGAIN keep their meaning; every other
+ * value (and a positive one from a buggy driver) becomes EIO.  Buffered
+ * I/O usually reports any failure as EIO at fsync().  -EOPNOTSUPP from
+ * write_zeroes is special: the block layer then falls back to writing
+ * zero-filled buffers (and stops sending write-zeroes), so a driver may
+ * support only the cases it can do cheaply.
+ *
+ * Messages: libbuse reports problems as text on stderr; buse_set_log()
+ * routes or silences them.
  */
 #ifndef BUSE_BUSE_H
 #define BUSE_BUSE_H
