@@ -50,9 +50,9 @@
  * -EILSEQ, -ENOMEM, -EBUSY and -EAGAIN keep their meaning; every other
  * value (and a positive one from a buggy driver) becomes EIO.  Buffered
  * I/O usually reports any failure as EIO at fsync().  -EOPNOTSUPP from
- * write_zeroes is special: the block layer then falls back to writing
- * zero-filled buffers (and stops sending write-zeroes), so a driver may
- * support only the cases it can do cheaply.
+ * write_zeroes is special: blkdev_issue_zeroout() (BLKZEROOUT, fallocate
+ * ZERO_RANGE, file systems) then retries with zero-filled writes, so a
+ * driver may support only the cases it can do cheaply.
  *
  * Messages: libbuse reports problems as text on stderr; buse_set_log()
  * routes or silences them.
