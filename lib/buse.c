@@ -61,6 +61,8 @@ struct buse_dev {
 	unsigned nr_queues;
 	struct buse_queue **queues;
 
+	struct buse_pool *pool; /* p->workers: runs the callbacks */
+
 	pthread_mutex_t init_lock;
 	pthread_cond_t init_cond;
 	unsigned nr_init; /* queue threads done with queue_init */
@@ -298,6 +300,13 @@ static void run(struct buse_queue *q, const struct buse_sqe *sqe)
 		req->flags |= BUSE_REQ_REPLAYED;
 	if (sqe->flags & BUSE_SQE_APPLIED_BEFORE)
 		req->flags |= BUSE_REQ_APPLIED_BEFORE;
+	if (q->dev->pool) {
+		/* A worker calls the callback and completes it (pool.c). */
+		req->pool_sqe = *sqe;
+		__atomic_store_n(&req->state, REQ_ASYNC, __ATOMIC_RELEASE);
+		buse_pool_submit(q->dev->pool, req);
+		return;
+	}
 	__atomic_store_n(&req->state, REQ_BUSY, __ATOMIC_RELAXED);
 
 	ret = do_op(q, req, sqe);
@@ -340,6 +349,19 @@ static void run(struct buse_queue *q, const struct buse_sqe *sqe)
 		return;
 	}
 	local_push(q, req->tag, req->cookie, buse_status_clamp(ret), 0);
+}
+
+void buse_pool_exec(struct buse_req *req)
+{
+	int ret = do_op(req->q, req, &req->pool_sqe);
+
+	/* As in run(); the request is REQ_ASYNC while the callback runs. */
+	if (ret == BUSE_ASYNC)
+		return;
+	if (ret == BUSE_RETAIN && req->logged)
+		buse_complete_applied(req);
+	else
+		buse_complete(req, ret == BUSE_RETAIN ? 0 : ret);
 }
 
 /* Move the queue thread to the class q->sched asks for; see sched_policy.h. */
@@ -751,6 +773,14 @@ static int dev_create(struct buse_dev *d, const sigset_t *sigs)
 		if (d->sfd < 0)
 			return -errno;
 	}
+	if (d->p->workers) {
+		ret = buse_pool_start(&d->pool, d->p->workers);
+		if (ret) {
+			buse_log("starting %u workers: %s\n", d->p->workers,
+				 strerror(-ret));
+			return ret;
+		}
+	}
 
 	for (i = 0; i < d->nr_queues && !ret; i++) {
 		ret = start_thread(d->queues[i]);
@@ -901,6 +931,9 @@ static void dev_destroy(struct buse_dev *d)
 	for (i = 0; i < d->nr_queues; i++)
 		if (d->queues[i] && d->queues[i]->thread_started)
 			pthread_join(d->queues[i]->thread, NULL);
+	/* No queue thread hands out more: run and complete what is left. */
+	buse_pool_stop(d->pool);
+	d->pool = NULL;
 
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	timespec_add_ms(&deadline, buse_drain_timeout_ms);
@@ -940,7 +973,8 @@ BUSE_EXPORT int buse_run(const struct buse_params *p,
 	struct sig_saved sv;
 	int ret;
 
-	if (!p || !ops || !ops->read || p->sched > BUSE_SCHED_THROUGHPUT)
+	if (!p || !ops || !ops->read || p->sched > BUSE_SCHED_THROUGHPUT ||
+	    p->workers > BUSE_MAX_WORKERS)
 		return -EINVAL;
 	memset(&d, 0, sizeof(d));
 	d.p = p;

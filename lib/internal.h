@@ -41,7 +41,20 @@ struct buse_req {
 	uint64_t seq;
 	unsigned flags; /* BUSE_REQ_* */
 	int state; /* REQ_*, atomic */
+	/* buse_params.workers: the request as the pool runs it (pool.c) */
+	struct buse_sqe pool_sqe;
+	struct buse_req *pool_next;
 };
+
+/* pool.c: worker threads that run blocking callbacks. */
+struct buse_pool;
+int buse_pool_start(struct buse_pool **p, unsigned nr);
+/* Hand a request (state REQ_ASYNC, pool_sqe set) to a worker. */
+void buse_pool_submit(struct buse_pool *p, struct buse_req *req);
+/* Run everything queued, then join the workers and free the pool. */
+void buse_pool_stop(struct buse_pool *p);
+/* buse.c: run a pooled request's callback and complete it (a worker). */
+void buse_pool_exec(struct buse_req *req);
 
 struct buse_dev;
 

@@ -154,7 +154,21 @@ struct buse_params {
 	bool handle_signals; /* default true: SIGINT/SIGTERM delete the device */
 	bool pin_threads;    /* default true: pin queue threads to their CPUs */
 	const char *name;    /* driver name shown by `buse info` */
+	/*
+	 * Thread pool for blocking callbacks: 0 (default) calls them in the
+	 * queue threads, one at a time per queue, so a callback that blocks
+	 * stalls its queue.  N (1..BUSE_MAX_WORKERS) runs them on N worker
+	 * threads shared by all queues, up to N at once: a driver over slow
+	 * storage writes plain blocking code and returns a status; libbuse
+	 * completes the request, batching a worker's completions per queue.
+	 * The callbacks then run concurrently even within a queue (lock shared
+	 * state), and queue_init/queue_exit/batch_end still run in the queue
+	 * threads.  BUSE_ASYNC and BUSE_RETAIN keep their meaning.
+	 */
+	uint32_t workers;
 };
+
+#define BUSE_MAX_WORKERS 1024
 
 /*
  * The driver.  Every data callback gets the driver's private pointer, the
