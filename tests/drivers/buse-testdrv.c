@@ -68,12 +68,14 @@ enum counter {
 	WRITE_ZEROES,
 	ERRORS,
 	REPLAYED_APPLIED,
+	MAX_SLOW_WRITES, /* --delay-us: most writes sleeping at once */
 	NR_COUNTERS
 };
 
 static const char *const counter_names[NR_COUNTERS] = {
-	"reads",    "writes",	    "flushes", "fua_writes",
-	"discards", "write_zeroes", "errors", "replayed_applied",
+	"reads",      "writes",		  "flushes",
+	"fua_writes", "discards",	  "write_zeroes",
+	"errors",     "replayed_applied", "max_slow_writes",
 };
 
 /* A retained write waiting to be persisted. */
@@ -115,6 +117,7 @@ struct testdrv {
 	unsigned nr_slow;
 	unsigned slow_ms;
 	unsigned delay_us; /* every write sleeps this long: a slow driver */
+	atomic_uint_fast64_t slow_inside; /* writes sleeping now */
 	const char *stats;
 	pthread_mutex_t stats_lock; /* one writer of FILE.tmp at a time */
 	atomic_uint_fast64_t count[NR_COUNTERS];
@@ -336,8 +339,17 @@ static int td_write(void *priv, struct buse_req *req, const void *buf,
 		count(t, ERRORS, true);
 		return -EIO;
 	}
-	if (t->delay_us)
+	if (t->delay_us) {
+		uint_fast64_t n = atomic_fetch_add(&t->slow_inside, 1) + 1;
+		uint_fast64_t most = atomic_load(&t->count[MAX_SLOW_WRITES]);
+
+		while (n > most &&
+		       !atomic_compare_exchange_weak(&t->count[MAX_SLOW_WRITES],
+						     &most, n))
+			;
 		usleep(t->delay_us);
+		atomic_fetch_sub(&t->slow_inside, 1);
+	}
 	memcpy(t->mem + off, buf, len);
 	if (flags & BUSE_FUA)
 		atomic_fetch_add(&t->count[FUA_WRITES], 1);
@@ -547,6 +559,7 @@ static void usage(FILE *f)
 		"         [--no-flush] [--no-discard] [--no-write-zeroes]\n"
 		"         [--recoverable] [--recovery-timeout SECONDS]\n"
 		"         [--recover ID] [--persist-delay MS --backing FILE]\n"
+		"         [--workers N]\n"
 		"         [--daemon] [--log FILE]\n");
 }
 
@@ -578,6 +591,7 @@ int main(int argc, char **argv)
 		{"recovery-timeout", required_argument, NULL, 'T'},
 		{"recover", required_argument, NULL, 'C'},
 		{"persist-delay", required_argument, NULL, 'P'},
+		{"workers", required_argument, NULL, 'O'},
 		{"backing", required_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -681,6 +695,10 @@ int main(int argc, char **argv)
 		case 'P':
 			drv.persist_ms = parse_num("persist-delay", optarg,
 						   false);
+			break;
+		case 'O':
+			p.workers =
+				(uint32_t)parse_num("workers", optarg, false);
 			break;
 		case 'K':
 			drv.backing = optarg;
