@@ -658,7 +658,9 @@ int cmd_add(int argc, char **argv)
 		goto out;
 	}
 	if (p.recover) {
-		ret = recover_geometry(&p);
+		ret = check_control();
+		if (!ret)
+			ret = recover_geometry(&p);
 		if (ret)
 			goto out;
 	}

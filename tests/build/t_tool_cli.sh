@@ -47,6 +47,7 @@ if [ ! -e /dev/buse-control ]; then
 	expect 1 "is the buse module loaded" add null --size 16M
 	expect 1 "is the buse module loaded" info 0
 	expect 1 "is the buse module loaded" del 0 --force
+	expect 1 "is the buse module loaded" recover 0 ram
 fi
 # not root: said so, not a bare EACCES
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then

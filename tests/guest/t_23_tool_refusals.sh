@@ -39,6 +39,11 @@ mkfs.ext4 -q -F "$dev" && mount "$dev" "$mnt" || die "mount 2"
 umount -l "$mnt" 2>/dev/null || true
 log "del: refused while mounted, done with --force"
 
+# A missing device is "no such device" to every command.
+for c in "info 99" "del 99" "recover 99 ram"; do
+	expect 1 "no such device: buse99" "$BUSE" $c
+done
+
 # file: a short file is not grown without --grow.
 img=/var/tmp/t23.img
 rm -f "$img"
