@@ -36,7 +36,11 @@ n=$(dev_id "$dev")
 mkfs.ext4 -q -F "$dev" && mount "$dev" "$mnt" || die "mount 2"
 "$BUSE" del "$n" --force || die "del --force of a mounted device failed"
 [ ! -e "/sys/block/buse$n" ] || die "del --force left the device"
-umount -l "$mnt" 2>/dev/null || true
+# A real unmount (not lazy): it must release the dead disk and the module.
+umount "$mnt" || die "umount after del --force"
+for _ in $(seq 50); do [ "$(cat /sys/module/buse/refcnt)" = 0 ] && break; sleep 0.1; done
+[ "$(cat /sys/module/buse/refcnt)" = 0 ] ||
+	die "the module is still in use after unmounting the deleted disk"
 log "del: refused while mounted, done with --force"
 
 # A missing device is "no such device" to every command.
