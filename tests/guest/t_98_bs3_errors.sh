@@ -35,7 +35,8 @@ no_devices
 expect_fail 1 "exists" "$BUSE" bs3 create "$url" --size 16M
 expect_fail 2 "size" "$BUSE" bs3 create "s3://$b/other"
 expect_fail 2 "s3://" "$BUSE" bs3 info "$b/vol"
-expect_fail 1 "size" "$BUSE" add bs3 "$url" --size 1G
+# a wrong command line: exit 2 (issue 15)
+expect_fail 2 "size" "$BUSE" add bs3 "$url" --size 1G
 expect_fail 2 "yes" "$BUSE" bs3 delete "$url"
 [ "$(bucket_listing "$b")" = "$before" ] || die "the bucket changed"
 
