@@ -126,6 +126,7 @@ struct buse_dev {
 	wait_queue_head_t state_wait;	/* starting and removed change */
 	unsigned int nr_attached;
 	struct pid *daemon;
+	u64 pinned;		/* bytes charged to buse_pinned_total */
 
 	struct delayed_work recovery_work; /* fails orphans that wait too long */
 	struct workqueue_struct *copy_wq;	/* large write copies */

@@ -23,6 +23,42 @@ static DEFINE_MUTEX(buse_idr_lock);
 static DEFINE_IDR(buse_idr);
 static int buse_major;
 
+/*
+ * Shared regions are pinned, unswappable memory.  Each device's own size is
+ * checked against RAM, but many devices could still pin it all and leave
+ * the OOM killer to choose a victim, so all devices together get a budget.
+ */
+static unsigned int buse_pinned_limit_mb;
+module_param_named(pinned_limit_mb, buse_pinned_limit_mb, uint, 0644);
+MODULE_PARM_DESC(pinned_limit_mb,
+		 "MiB of shared regions all devices together may pin (0: half of RAM)");
+static atomic64_t buse_pinned_total = ATOMIC64_INIT(0);
+
+static u64 buse_pinned_limit(void)
+{
+	unsigned int mb = READ_ONCE(buse_pinned_limit_mb);
+
+	if (mb)
+		return (u64)mb << 20;
+	return ((u64)totalram_pages() << PAGE_SHIFT) / 2;
+}
+
+/* Take @bytes from the budget, or -ENOMEM when they do not fit in it. */
+static int buse_pin_charge(u64 bytes)
+{
+	u64 limit = buse_pinned_limit();
+	s64 total;
+
+	if (bytes > limit)
+		return -ENOMEM;
+	total = atomic64_add_return(bytes, &buse_pinned_total);
+	if (total < 0 || (u64)total > limit) {
+		atomic64_sub(bytes, &buse_pinned_total);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static const struct block_device_operations buse_bdev_fops = {
 	.owner = THIS_MODULE,
 };
@@ -143,13 +179,14 @@ static int buse_check_params(struct buse_dev_params *p)
 		p->recovery_timeout_ms = BUSE_DEF_RECOVERY_MS;
 	if (p->recovery_timeout_ms > BUSE_MAX_TIMEOUT_MS)
 		return -EINVAL;
-
-	/* The regions are pinned memory: refuse what cannot fit at all. */
-	if ((u64)p->nr_queues * ((u64)p->queue_depth * p->max_io_bytes +
-				 p->log_bytes) >
-	    ((u64)totalram_pages() << PAGE_SHIFT) / 2)
-		return -ENOMEM;
 	return 0;
+}
+
+/* The pinned bytes a device's regions take (data slots and logs). */
+static u64 buse_pinned_bytes(const struct buse_dev_params *p)
+{
+	return (u64)p->nr_queues *
+	       ((u64)p->queue_depth * p->max_io_bytes + p->log_bytes);
 }
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
@@ -264,6 +301,7 @@ static void buse_dev_release(struct kref *ref)
 		buse_queue_free(&dev->queues[i]);
 	kfree(dev->queues);
 	put_pid(dev->daemon);
+	atomic64_sub(dev->pinned, &buse_pinned_total);
 	kfree(dev);
 	module_put(THIS_MODULE);
 }
@@ -312,6 +350,12 @@ int buse_dev_add(struct buse_dev_params *p, struct buse_dev **out)
 	dev->params.name[BUSE_NAME_LEN - 1] = '\0';
 
 	/* From here on, buse_dev_release() undoes whatever was done. */
+	ret = buse_pin_charge(buse_pinned_bytes(p));
+	if (ret) {
+		dev->params.nr_queues = 0;
+		goto out_put;
+	}
+	dev->pinned = buse_pinned_bytes(p);
 	dev->queues = kcalloc(p->nr_queues, sizeof(*dev->queues), GFP_KERNEL);
 	if (!dev->queues) {
 		dev->params.nr_queues = 0;

@@ -749,7 +749,13 @@ static int dev_create(struct buse_dev *d, const sigset_t *sigs)
 	} else if (buse_sys_ioctl(d->ctl, BUSE_CTL_ADD,
 				  (unsigned long)(uintptr_t)&d->kp) < 0) {
 		ret = -errno;
-		buse_log("adding device: %s\n", strerror(-ret));
+		/* Name the budget: ENOMEM alone reads like a failed malloc. */
+		buse_log("adding device: %s%s\n", strerror(-ret),
+			 ret == -ENOMEM ?
+				 " (all devices' queues together may pin at"
+				 " most half of RAM, or the module's"
+				 " pinned_limit_mb)" :
+				 "");
 		return ret;
 	} else {
 		d->added = true;

@@ -43,7 +43,9 @@
  *   recoverdel  recoverable device whose daemon exits while DEL waits for
  *            its request: DEL must not wait for the recovery timeout
  *   bigmem   ADD the largest devices the limits allow until the kernel
- *            refuses: it must say ENOMEM, not OOM-kill or warn
+ *            refuses: it must say ENOMEM (all devices together pin at
+ *            most half of RAM), not OOM-kill or warn; a DEL returns the
+ *            memory; the pinned_limit_mb parameter sets the budget
  *
  * Exit status: 0 when every call returned, every result was one the ABI
  * allows and no device was left behind; 1 when a check failed; 2 on a usage
@@ -3900,10 +3902,54 @@ static void mode_recoverdel(double until)
 /* ------------------------------------------------------------------------ */
 /* Mode bigmem */
 
+/* Write the module's pinned_limit_mb; false when it cannot be set. */
+static bool set_pinned_limit(unsigned mb)
+{
+	FILE *f = fopen("/sys/module/buse/parameters/pinned_limit_mb", "w");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fprintf(f, "%u\n", mb) > 0;
+	return fclose(f) == 0 && ok;
+}
+
+/* ADD a one-queue device pinning @depth * @io bytes; its id in @id. */
+static int bigmem_add(uint32_t depth, uint32_t io, uint32_t *id)
+{
+	struct buse_dev_params p;
+	int e;
+
+	memset(&p, 0, sizeof(p));
+	p.dev_id = BUSE_DEV_ID_ANY;
+	set_name(&p, "big");
+	p.size = 1ULL << 30;
+	p.nr_queues = 1;
+	p.queue_depth = depth;
+	p.max_io_bytes = io;
+	e = ctl_add(&p);
+	tally("bigmem-add", e);
+	if (!e)
+		*id = p.dev_id;
+	return e;
+}
+
+static void bigmem_del(const uint32_t *ids, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		int e = ctl_del(ids[i]);
+
+		CHECK(!e, "bigmem: DEL: %s", errname(e));
+	}
+}
+
 static void mode_bigmem(double until)
 {
-	uint32_t ids[16];
-	unsigned n = 0, i;
+	const uint32_t depth = BUSE_MAX_QUEUE_DATA / BUSE_MAX_IO_BYTES;
+	uint32_t ids[16], id;
+	unsigned n = 0;
 	int e = 0;
 
 	(void)until;
@@ -3916,34 +3962,50 @@ static void mode_bigmem(double until)
 			close(fd);
 		}
 	}
+	/*
+	 * 1 GiB devices until the kernel refuses: all devices together may
+	 * pin half of RAM, so it refuses before memory runs out.
+	 */
 	while (n < 16) {
-		struct buse_dev_params p;
-
-		memset(&p, 0, sizeof(p));
-		p.dev_id = BUSE_DEV_ID_ANY;
-		set_name(&p, "big");
-		p.size = 1ULL << 30;
-		/* One queue each: past the kernel's static limit (half of
-		 * RAM per device), so the page allocations themselves fail. */
-		p.nr_queues = 1;
-		p.queue_depth = BUSE_MAX_QUEUE_DATA / BUSE_MAX_IO_BYTES;
-		p.max_io_bytes = BUSE_MAX_IO_BYTES;
-		e = ctl_add(&p);
-		tally("bigmem-add", e);
+		e = bigmem_add(depth, BUSE_MAX_IO_BYTES, &ids[n]);
 		if (e)
 			break;
-		ids[n++] = p.dev_id;
-		vlog("bigmem: buse%u with %u x %llu MiB", p.dev_id, p.nr_queues,
+		vlog("bigmem: buse%u with 1 x %llu MiB", ids[n],
 		     (unsigned long long)(BUSE_MAX_QUEUE_DATA >> 20));
+		n++;
 	}
 	printf("buse-hostile: bigmem: %u devices of 1 GiB, then %s\n", n,
 	       errname(e));
 	CHECK(e == ENOMEM, "bigmem: ADD beyond memory: %s, want ENOMEM",
 	      errname(e));
-	for (i = 0; i < n; i++) {
-		e = ctl_del(ids[i]);
-		CHECK(!e, "bigmem: DEL: %s", errname(e));
+	bigmem_del(ids, n);
+	/* Deleted devices give their memory back to the budget. */
+	e = bigmem_add(depth, BUSE_MAX_IO_BYTES, &id);
+	CHECK(!e, "bigmem: ADD after the DELs: %s, want success", errname(e));
+	if (!e)
+		bigmem_del(&id, 1);
+
+	/* An operator's budget: 64 MiB holds two 32 MiB devices, no more. */
+	if (!set_pinned_limit(64)) {
+		vlog("bigmem: pinned_limit_mb not writable, skipped");
+		return;
 	}
+	e = bigmem_add(128, 1 << 20, &id);
+	CHECK(e == ENOMEM, "bigmem: 128 MiB under a 64 MiB limit: %s",
+	      errname(e));
+	if (!e)
+		bigmem_del(&id, 1);
+	for (n = 0; n < 3; n++) {
+		e = bigmem_add(32, 1 << 20, &ids[n]);
+		if (e)
+			break;
+	}
+	CHECK(n == 2 && e == ENOMEM,
+	      "bigmem: 32 MiB devices under a 64 MiB limit: %u, then %s", n,
+	      errname(e));
+	bigmem_del(ids, n);
+	CHECK(set_pinned_limit(0), "bigmem: restoring pinned_limit_mb");
+	printf("buse-hostile: bigmem: a 64 MiB limit held two 32 MiB devices\n");
 }
 
 /* ------------------------------------------------------------------------ */

@@ -210,14 +210,16 @@ dev_id() {
 	echo "$n"
 }
 
-# Deletes every buse device still present (used by cleanup).
+# Deletes every buse device still present (used by cleanup).  The kernel's
+# list, not /sys/block: a device added but never started has no disk there,
+# and left behind it would keep the module from unloading in later tests.
 _buse_del_all() {
-	local d
+	local n
 	[ -d /sys/module/buse ] && [ -x "$BUSE" ] || return 0
-	for d in /sys/block/buse*; do
-		[ -e "$d" ] || continue
-		log "cleanup: deleting ${d##*/}"
-		timeout 30 "$BUSE" del "${d##*/}" --force || log "cleanup: buse del ${d##*/} failed"
+	for n in $(timeout 30 "$BUSE" list --json 2>/dev/null |
+		grep -o '"dev_id": *[0-9]*' | grep -o '[0-9]*$'); do
+		log "cleanup: deleting buse$n"
+		timeout 30 "$BUSE" del "$n" --force || log "cleanup: buse del $n failed"
 	done
 }
 
