@@ -223,6 +223,7 @@ const struct buse_driver ram_driver = {
 	/* --delay-queue Q:USEC (writes on queue Q sleep first) is for tests. */
 	.usage = NULL,
 	.parse = ram_parse,
+	.data_in_daemon = true,
 	.cleanup = ram_cleanup,
 	.ops = &ram_ops,
 };

@@ -29,6 +29,7 @@ enum add_opt_id {
 	OPT_MAX_IO,
 	OPT_TIMEOUT,
 	OPT_ID,
+	OPT_NAME,
 	OPT_READ_ONLY,
 	OPT_ROTATIONAL,
 	OPT_FOREGROUND,
@@ -36,6 +37,7 @@ enum add_opt_id {
 	OPT_RECOVERABLE,
 	OPT_RECOVERY_TIMEOUT,
 	OPT_RECOVER,
+	OPT_SUPERVISE,
 	OPT_WRITE_BACK,
 	OPT_LOG_SIZE,
 	OPT_POLL,
@@ -68,6 +70,10 @@ static const struct add_opt {
 	 "1 to 3600 seconds"},
 	{"id", "N", OPT_ID, "create /dev/buseN (default: the first free N)",
 	 "N, buseN or /dev/buseN"},
+	{"name", "NAME", OPT_NAME,
+	 "a stable name: /dev/disk/by-id/buse-NAME, and DEV for other commands",
+	 "1 to 31 of A-Z a-z 0-9 . _ -, not starting with . or -, not a "
+	 "number"},
 	{"read-only", NULL, OPT_READ_ONLY, "refuse writes", NULL},
 	{"rotational", NULL, OPT_ROTATIONAL,
 	 "tell the kernel it is a spinning disk", NULL},
@@ -89,18 +95,22 @@ static const struct add_opt {
 	 "1 to 3600 seconds"},
 	{"recover", "N", OPT_RECOVER,
 	 "serve the orphaned recoverable device N (as `buse recover`)",
-	 "N, buseN or /dev/buseN"},
+	 "N, buseN, /dev/buseN or a device's name"},
+	{"supervise", NULL, OPT_SUPERVISE,
+	 "when the daemon dies, start another in recover mode (implies "
+	 "--recoverable)",
+	 NULL},
 	{"foreground", NULL, OPT_FOREGROUND,
 	 "serve from this process until deleted or SIGINT/SIGTERM", NULL},
 	{"log", "FILE", OPT_LOG,
 	 "the daemon's stdout and stderr (default /dev/null)", NULL},
 };
 
-/* What the daemon tells the waiting parent, once. */
-struct add_msg {
-	int32_t err; /* 0: started; else buse_run()'s negative errno */
-	uint32_t dev_id;
-	char why[240]; /* the driver's serve_init() message, or "" */
+/* How to serve: the options that are the tool's, not the device's. */
+struct add_how {
+	bool foreground;
+	bool supervise;
+	const char *log;
 };
 
 /* The started hook only gets the driver's priv, so it finds these here. */
@@ -178,7 +188,7 @@ static bool wait_for_node(uint32_t id, int timeout_ms)
 	}
 }
 
-static void print_dev(uint32_t id)
+void print_dev_path(uint32_t id)
 {
 	if (!wait_for_node(id, NODE_TIMEOUT_MS))
 		fprintf(stderr, "buse: warning: /dev/%s%u did not appear\n",
@@ -189,7 +199,7 @@ static void print_dev(uint32_t id)
 
 static void add_started(void *priv, uint32_t dev_id)
 {
-	struct add_msg msg = {.err = 0, .dev_id = dev_id};
+	struct serve_msg msg = {.err = 0, .dev_id = dev_id};
 
 	if (add_drv->ops->started)
 		add_drv->ops->started(priv, dev_id);
@@ -203,7 +213,7 @@ static void add_started(void *priv, uint32_t dev_id)
 	}
 	add_was_started = true;
 	if (add_notify_fd < 0) {
-		print_dev(dev_id);
+		print_dev_path(dev_id);
 		return;
 	}
 	/* Atomic, as it is smaller than PIPE_BUF; EPIPE if the parent died. */
@@ -215,7 +225,7 @@ static void add_started(void *priv, uint32_t dev_id)
 
 /* Parse the value of a common option into *p and friends. */
 static int add_set(const struct add_opt *o, const char *val,
-		   struct buse_params *p, bool *foreground, const char **log)
+		   struct buse_params *p, struct add_how *how)
 {
 	uint32_t v = 0;
 	uint64_t bytes;
@@ -259,6 +269,10 @@ static int add_set(const struct add_opt *o, const char *val,
 	case OPT_ID:
 		ret = parse_dev_id(val, &p->dev_id);
 		break;
+	case OPT_NAME:
+		ret = valid_dev_name(val) ? 0 : -EINVAL;
+		p->serial = val;
+		break;
 	case OPT_READ_ONLY:
 		p->read_only = true;
 		break;
@@ -297,14 +311,24 @@ static int add_set(const struct add_opt *o, const char *val,
 		p->recoverable = true;
 		break;
 	case OPT_RECOVER:
-		ret = parse_dev_id(val, &p->dev_id);
+		ret = resolve_dev(val, &p->dev_id);
+		if (ret == -ENOENT) {
+			fprintf(stderr, "buse: recover: no device is named "
+					"'%s'\n",
+				val);
+			return ret;
+		}
 		p->recover = true;
 		break;
+	case OPT_SUPERVISE:
+		how->supervise = true;
+		p->recoverable = true;
+		break;
 	case OPT_FOREGROUND:
-		*foreground = true;
+		how->foreground = true;
 		break;
 	case OPT_LOG:
-		*log = val;
+		how->log = val;
 		break;
 	}
 	if (ret == -ERANGE && o->id == OPT_SIZE)
@@ -327,8 +351,7 @@ static int add_set(const struct add_opt *o, const char *val,
  * everything is the driver's.
  */
 static int add_parse(int argc, char **argv, struct buse_params *p,
-		     bool *foreground, const char **log, int *dargc,
-		     char **dargv)
+		     struct add_how *how, int *dargc, char **dargv)
 {
 	const struct add_opt *o;
 	const char *arg, *val;
@@ -369,7 +392,7 @@ static int add_parse(int argc, char **argv, struct buse_params *p,
 			fprintf(stderr, "buse: --%s takes no value\n", o->name);
 			return -EINVAL;
 		}
-		ret = add_set(o, val, p, foreground, log);
+		ret = add_set(o, val, p, how);
 		if (ret)
 			return ret;
 	}
@@ -493,12 +516,67 @@ int cmd_recover(int argc, char **argv)
 	return ret;
 }
 
+/* What add_serve() needs besides the parameters. */
+struct add_serve_arg {
+	const struct buse_ops *ops;
+	void *priv;
+};
+
+/* A serve_fn: the driver's serve_init(), then buse_run(). */
+static int add_serve(const struct buse_params *p, int notify_fd, void *arg)
+{
+	const struct add_serve_arg *a = arg;
+	struct serve_msg msg;
+	int ret;
+
+	add_notify_fd = notify_fd;
+	add_was_started = false;
+	add_lib_why[0] = 0;
+	memset(&msg, 0, sizeof(msg));
+	ret = add_drv->serve_init ? add_drv->serve_init(a->priv, msg.why,
+							sizeof(msg.why))
+				  : 0;
+	if (ret < 0)
+		fprintf(stderr, "buse: %s: %s\n", add_drv->name, msg.why);
+	else
+		ret = buse_run(p, a->ops, a->priv);
+	if (ret < 0 && !msg.why[0])
+		fprintf(stderr, "buse: %s: %s\n", add_drv->name,
+			strerror(-ret));
+	if (!add_was_started && add_notify_fd >= 0) {
+		msg.err = ret < 0 ? ret : -ECANCELED;
+		msg.dev_id = 0;
+		if (!msg.why[0] && add_lib_why[0])
+			snprintf(msg.why, sizeof(msg.why), "%s", add_lib_why);
+		msg.why[sizeof(msg.why) - 1] = 0;
+		if (write(add_notify_fd, &msg, sizeof(msg)) < 0)
+			ret = -errno;
+	}
+	if (add_notify_fd >= 0)
+		close(add_notify_fd);
+	add_notify_fd = -1;
+	if (add_dev_id != BUSE_DEV_ID_ANY)
+		backing_note_remove(add_dev_id);
+	return ret;
+}
+
+/* A supervisor's worker: serve, then undo the driver's parse(). */
+static int add_worker(const struct buse_params *p, int notify_fd, void *arg)
+{
+	const struct add_serve_arg *a = arg;
+	int ret = add_serve(p, notify_fd, arg);
+
+	if (add_drv->cleanup)
+		add_drv->cleanup(a->priv);
+	return ret;
+}
+
 /* Serve from a daemon; the parent prints the path or the error. */
-static int add_daemon(const struct buse_params *p, const struct buse_ops *ops,
-		      void *priv, const char *log)
+static int add_daemon(const struct buse_params *p, struct add_serve_arg *sa,
+		      const struct add_how *how)
 {
 	int pfd[2], nullfd, logfd, ret, status;
-	struct add_msg msg;
+	struct serve_msg msg;
 	ssize_t n;
 	pid_t pid;
 
@@ -509,12 +587,13 @@ static int add_daemon(const struct buse_params *p, const struct buse_ops *ops,
 		return ret;
 	}
 	logfd = nullfd;
-	if (log) {
-		logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-			     0644);
+	if (how->log) {
+		logfd = open(how->log,
+			     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (logfd < 0) {
 			ret = -errno;
-			fprintf(stderr, "buse: %s: %s\n", log, strerror(-ret));
+			fprintf(stderr, "buse: %s: %s\n", how->log,
+				strerror(-ret));
 			return ret;
 		}
 	}
@@ -532,7 +611,6 @@ static int add_daemon(const struct buse_params *p, const struct buse_ops *ops,
 	}
 	if (!pid) {
 		close(pfd[0]);
-		add_notify_fd = pfd[1];
 		/* Away from the terminal, its signals and its directory. */
 		setsid();
 		dup2(nullfd, STDIN_FILENO);
@@ -542,33 +620,9 @@ static int add_daemon(const struct buse_params *p, const struct buse_ops *ops,
 			fprintf(stderr, "buse: chdir /: %s\n", strerror(errno));
 		signal(SIGPIPE, SIG_IGN);
 		buse_set_log(add_log_line, NULL);
-
-		memset(&msg, 0, sizeof(msg));
-		ret = add_drv->serve_init ? add_drv->serve_init(priv, msg.why,
-								sizeof(msg.why))
-					  : 0;
-		if (ret < 0)
-			fprintf(stderr, "buse: %s: %s\n", add_drv->name,
-				msg.why);
-		else
-			ret = buse_run(p, ops, priv);
-		if (ret < 0 && !msg.why[0])
-			fprintf(stderr, "buse: %s: %s\n", add_drv->name,
-				strerror(-ret));
-		if (!add_was_started) {
-			msg.err = ret < 0 ? ret : -ECANCELED;
-			msg.dev_id = 0;
-			if (!msg.why[0] && add_lib_why[0])
-				snprintf(msg.why, sizeof(msg.why), "%s",
-					 add_lib_why);
-			msg.why[sizeof(msg.why) - 1] = 0;
-			if (write(add_notify_fd, &msg, sizeof(msg)) < 0)
-				ret = -errno;
-		}
-		if (add_dev_id != BUSE_DEV_ID_ANY)
-			backing_note_remove(add_dev_id);
-		if (add_drv->cleanup)
-			add_drv->cleanup(priv);
+		if (how->supervise)
+			exit(supervise(p, add_worker, sa, pfd[1]));
+		ret = add_worker(p, pfd[1], sa);
 		exit(ret < 0);
 	}
 
@@ -581,7 +635,7 @@ static int add_daemon(const struct buse_params *p, const struct buse_ops *ops,
 	while (n < 0 && errno == EINTR);
 	close(pfd[0]);
 	if (n == sizeof(msg) && !msg.err) {
-		print_dev(msg.dev_id);
+		print_dev_path(msg.dev_id);
 		return 0;
 	}
 	if (n == sizeof(msg) && msg.why[0]) {
@@ -593,8 +647,8 @@ static int add_daemon(const struct buse_params *p, const struct buse_ops *ops,
 	if (n == sizeof(msg)) {
 		fprintf(stderr, "buse: %s: cannot start the device: %s%s%s%s\n",
 			add_drv->name, strerror(-msg.err),
-			log ? " (the daemon's messages are in " : "",
-			log ? log : "", log ? ")" : "");
+			how->log ? " (the daemon's messages are in " : "",
+			how->log ? how->log : "", how->log ? ")" : "");
 		waitpid(pid, NULL, 0);
 		return msg.err;
 	}
@@ -612,9 +666,9 @@ int cmd_add(int argc, char **argv)
 {
 	const struct buse_driver *drv;
 	struct buse_params p;
+	struct add_serve_arg sa;
+	struct add_how how = {0};
 	struct buse_ops ops;
-	const char *log = NULL;
-	bool foreground = false;
 	uint64_t given_size;
 	char **dargv;
 	void *priv = NULL;
@@ -639,8 +693,7 @@ int cmd_add(int argc, char **argv)
 		fprintf(stderr, "buse: %s\n", strerror(ENOMEM));
 		return 1;
 	}
-	ret = add_parse(argc - 1, argv + 1, &p, &foreground, &log, &dargc,
-			dargv);
+	ret = add_parse(argc - 1, argv + 1, &p, &how, &dargc, dargv);
 	if (ret) {
 		ret = BUSE_DRV_USAGE;
 		goto out;
@@ -652,6 +705,13 @@ int cmd_add(int argc, char **argv)
 		}
 	}
 	ret = BUSE_DRV_USAGE;
+	if (how.supervise && drv->data_in_daemon) {
+		fprintf(stderr,
+			"buse: --supervise: %s keeps the data in its daemon, "
+			"so a new daemon would serve a different disk\n",
+			drv->name);
+		goto out;
+	}
 	if (p.physical_block_size &&
 	    p.physical_block_size < p.logical_block_size) {
 		fprintf(stderr, "buse: physical block size < block size\n");
@@ -692,22 +752,15 @@ int cmd_add(int argc, char **argv)
 	ops = *drv->ops;
 	ops.started = add_started;
 	add_drv = drv;
-	if (foreground) {
-		char why[240] = "";
-
-		ret = drv->serve_init ? drv->serve_init(priv, why, sizeof(why))
-				      : 0;
-		if (ret < 0)
-			fprintf(stderr, "buse: %s: %s\n", drv->name, why);
-		else
-			ret = buse_run(&p, &ops, priv);
-		if (ret < 0 && !why[0])
-			fprintf(stderr, "buse: %s: %s\n", drv->name,
-				strerror(-ret));
-		if (add_dev_id != BUSE_DEV_ID_ANY)
-			backing_note_remove(add_dev_id);
+	sa.ops = &ops;
+	sa.priv = priv;
+	if (how.foreground && how.supervise) {
+		ret = supervise(&p, add_worker, &sa, -1);
+		ret = ret ? -EIO : 0;
+	} else if (how.foreground) {
+		ret = add_serve(&p, -1, &sa);
 	} else {
-		ret = add_daemon(&p, &ops, priv, log);
+		ret = add_daemon(&p, &sa, &how);
 	}
 cleanup:
 	if (drv->cleanup)

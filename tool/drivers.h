@@ -41,6 +41,11 @@ struct buse_driver {
 	 * (a file's absolute path, a volume's URL); valid until cleanup.
 	 */
 	const char *(*backing)(void *priv);
+	/*
+	 * The data lives in the daemon's memory (ram): a daemon that takes
+	 * over after a crash would serve another disk, so no --supervise.
+	 */
+	bool data_in_daemon;
 	/* Optional: undo parse() once buse_run() has returned. */
 	void (*cleanup)(void *priv);
 	const struct buse_ops *ops;

@@ -32,6 +32,39 @@ void backing_note_remove(uint32_t dev_id); /* if it is this process's */
 /* The note, if daemon_pid (the device's live daemon) wrote it. */
 bool backing_note_read(uint32_t dev_id, int daemon_pid, char *buf, size_t len);
 
+/* What a serving daemon tells the process waiting for it, once. */
+struct serve_msg {
+	int32_t err; /* 0: started; else buse_run()'s negative errno */
+	uint32_t dev_id;
+	char why[240]; /* the driver's or libbuse's reason, or "" */
+};
+
+/*
+ * Serve the device p describes in this process until it is deleted; report
+ * on notify_fd (if >= 0) once: a serve_msg when it started or failed to.
+ * Returns buse_run()'s result.
+ */
+typedef int serve_fn(const struct buse_params *p, int notify_fd, void *arg);
+
+/*
+ * `buse add --supervise`, in supervise.c: serve() in a child, and again in
+ * recover mode whenever it dies leaving the device orphaned.  The first
+ * child's serve_msg goes to report_fd, or with report_fd < 0 the path is
+ * printed.  Returns the process's exit status.
+ */
+int supervise(const struct buse_params *p, serve_fn *serve, void *arg,
+	      int report_fd);
+
+/* Print /dev/buseN once the node exists (warn if it does not appear). */
+void print_dev_path(uint32_t id);
+
+/*
+ * In buse.c: DEV as the commands take it: N, buseN, /dev/buseN, a path
+ * that resolves to one (/dev/disk/by-id/buse-NAME), or a device's name.
+ * 0, -EINVAL if it is none of these, -ENOENT if no device has that name.
+ */
+int resolve_dev(const char *s, uint32_t *id);
+
 /* `buse add`, in add.c. */
 int cmd_add(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
