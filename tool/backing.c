@@ -21,28 +21,20 @@ const char *buse_run_dir(void)
 	return dir && *dir ? dir : BUSE_RUN_DIR;
 }
 
-static void note_path(uint32_t dev_id, char *buf, size_t len,
-		      const char *suffix)
+FILE *run_file_create(const char *path, char *tmp, size_t len)
 {
-	snprintf(buf, len, "%s/%s%u.backing%s", buse_run_dir(), BUSE_DISK_NAME,
-		 dev_id, suffix);
+	snprintf(tmp, len, "%s.tmp", path);
+	/* /run/buse is ours: made if missing (fopen tells what went wrong). */
+	if (!getenv("BUSE_RUN_DIR"))
+		mkdir(BUSE_RUN_DIR, 0755);
+	return fopen(tmp, "w");
 }
 
-int backing_note_write(uint32_t dev_id, const char *what)
+int run_file_commit(FILE *f, const char *path, const char *tmp)
 {
-	char path[256], tmp[256];
-	FILE *f;
-	int ret = 0;
+	int ret = ferror(f) ? -EIO : 0;
 
-	note_path(dev_id, path, sizeof(path), "");
-	note_path(dev_id, tmp, sizeof(tmp), ".tmp");
-	if (!getenv("BUSE_RUN_DIR"))
-		mkdir(BUSE_RUN_DIR, 0755); /* if missing; fopen tells */
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	fprintf(f, "%d\n%s\n", (int)getpid(), what);
-	if (fclose(f))
+	if (fclose(f) && !ret)
 		ret = -errno;
 	/* Whole or not at all, for a reader at any moment. */
 	if (!ret && rename(tmp, path))
@@ -52,12 +44,31 @@ int backing_note_write(uint32_t dev_id, const char *what)
 	return ret;
 }
 
+static void note_path(uint32_t dev_id, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s%u.backing", buse_run_dir(), BUSE_DISK_NAME,
+		 dev_id);
+}
+
+int backing_note_write(uint32_t dev_id, const char *what)
+{
+	char path[256], tmp[272];
+	FILE *f;
+
+	note_path(dev_id, path, sizeof(path));
+	f = run_file_create(path, tmp, sizeof(tmp));
+	if (!f)
+		return -errno;
+	fprintf(f, "%d\n%s\n", (int)getpid(), what);
+	return run_file_commit(f, path, tmp);
+}
+
 void backing_note_remove(uint32_t dev_id)
 {
 	char path[256], line[32];
 	FILE *f;
 
-	note_path(dev_id, path, sizeof(path), "");
+	note_path(dev_id, path, sizeof(path));
 	f = fopen(path, "r");
 	if (!f)
 		return;
@@ -76,7 +87,7 @@ bool backing_note_read(uint32_t dev_id, int daemon_pid, char *buf, size_t len)
 
 	if (daemon_pid <= 0 || !len)
 		return false;
-	note_path(dev_id, path, sizeof(path), "");
+	note_path(dev_id, path, sizeof(path));
 	f = fopen(path, "r");
 	if (!f)
 		return false;

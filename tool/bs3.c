@@ -513,26 +513,20 @@ int cmd_bs3(int argc, char **argv)
 
 /* --- the stats file -------------------------------------------------------- */
 
-static void stats_path(uint32_t dev_id, char *buf, size_t len,
-		       const char *suffix)
+static void stats_path(uint32_t dev_id, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/bs3-%u.json%s", buse_run_dir(), dev_id, suffix);
+	snprintf(buf, len, "%s/bs3-%u.json", buse_run_dir(), dev_id);
 }
 
 int bs3_stats_write(uint32_t dev_id, const char *url,
 		    const struct bs3_geometry *g, const struct bs3_stats *st)
 {
-	char path[256], tmp[256];
+	char path[256], tmp[272];
 	uint64_t lookups = st->cache_hits + st->cache_misses;
 	FILE *f;
-	int ret = 0;
 
-	stats_path(dev_id, path, sizeof(path), "");
-	stats_path(dev_id, tmp, sizeof(tmp), ".tmp");
-	/* /run/buse is ours; made if missing (an error shows at fopen). */
-	if (!getenv("BUSE_RUN_DIR"))
-		mkdir(BUSE_RUN_DIR, 0755);
-	f = fopen(tmp, "w");
+	stats_path(dev_id, path, sizeof(path));
+	f = run_file_create(path, tmp, sizeof(tmp));
 	if (!f)
 		return -errno;
 	fprintf(f, "{\n\"pid\": %d,\n\"volume\": ", (int)getpid());
@@ -561,22 +555,14 @@ int bs3_stats_write(uint32_t dev_id, const char *url,
 		st->checkpoints, st->ckpt_seq, st->ckpt_time, st->next_seq,
 		st->map_extents, st->map_bytes, st->gc_rewritten,
 		st->gc_deleted);
-	if (ferror(f))
-		ret = -EIO;
-	if (fclose(f) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
+	return run_file_commit(f, path, tmp);
 }
 
 void bs3_stats_remove(uint32_t dev_id)
 {
 	char path[256];
 
-	stats_path(dev_id, path, sizeof(path), "");
+	stats_path(dev_id, path, sizeof(path));
 	unlink(path);
 }
 
@@ -591,7 +577,7 @@ static char *stats_read(uint32_t dev_id, int daemon_pid)
 	size_t n;
 	FILE *f;
 
-	stats_path(dev_id, path, sizeof(path), "");
+	stats_path(dev_id, path, sizeof(path));
 	f = fopen(path, "r");
 	if (!f)
 		return NULL;
