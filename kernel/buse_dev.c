@@ -8,12 +8,15 @@
  * with EBUSY instead of leaving them behind.
  */
 #include <linux/blkdev.h>
+#include <linux/ctype.h>
 #include <linux/cpumask.h>
 #include <linux/file.h>
 #include <linux/idr.h>
 #include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/sysfs.h>
 #include <linux/uaccess.h>
 #include <linux/version.h>
 
@@ -63,6 +66,30 @@ static const struct block_device_operations buse_bdev_fops = {
 	.owner = THIS_MODULE,
 };
 
+/* /sys/block/buseN/serial: the stable name udev links in by-id. */
+static ssize_t serial_show(struct device *d, struct device_attribute *attr,
+			   char *buf)
+{
+	struct buse_dev *dev = dev_to_disk(d)->private_data;
+
+	return sysfs_emit(buf, "%s\n", dev->params.serial);
+}
+static DEVICE_ATTR_RO(serial);
+
+static struct attribute *buse_disk_attrs[] = {
+	&dev_attr_serial.attr,
+	NULL,
+};
+
+static const struct attribute_group buse_disk_group = {
+	.attrs = buse_disk_attrs,
+};
+
+static const struct attribute_group *buse_disk_groups[] = {
+	&buse_disk_group,
+	NULL,
+};
+
 static int buse_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
 			  unsigned int hctx_idx)
 {
@@ -95,6 +122,37 @@ static bool buse_valid_bs(u32 bs, u32 max)
 	return bs >= BUSE_MIN_BLOCK_SIZE && bs <= max && is_power_of_2(bs);
 }
 
+/*
+ * A serial becomes a file name under /dev/disk/by-id: a safe alphabet,
+ * NUL-terminated and zero-padded so that GET_INFO returns only what was
+ * accepted.
+ */
+static bool buse_valid_serial(const char *s)
+{
+	size_t len = strnlen(s, BUSE_SERIAL_LEN), i;
+
+	if (len == BUSE_SERIAL_LEN || (len && (s[0] == '.' || s[0] == '-')))
+		return false;
+	for (i = 0; i < len; i++)
+		if (!isalnum(s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+			return false;
+	return !memchr_inv(s + len, 0, BUSE_SERIAL_LEN - len);
+}
+
+/* Whether another device has @serial; buse_idr_lock held. */
+static bool buse_serial_taken(const char *serial)
+{
+	struct buse_dev *dev;
+	int id;
+
+	if (!serial[0])
+		return false;
+	idr_for_each_entry(&buse_idr, dev, id)
+		if (dev && !strcmp(dev->params.serial, serial))
+			return true;
+	return false;
+}
+
 /* Check what userspace asked for, fill in defaults, and say why not. */
 static int buse_check_params(struct buse_dev_params *p)
 {
@@ -106,6 +164,8 @@ static int buse_check_params(struct buse_dev_params *p)
 	if (p->flags & ~BUSE_F_SUPPORTED)
 		return -EOPNOTSUPP;
 	if (strnlen(p->name, sizeof(p->name)) == sizeof(p->name))
+		return -EINVAL;
+	if (!buse_valid_serial(p->serial))
 		return -EINVAL;
 	if (p->dev_id != BUSE_DEV_ID_ANY && p->dev_id >= BUSE_MAX_DEVS)
 		return -EINVAL;
@@ -405,15 +465,21 @@ int buse_dev_add(struct buse_dev_params *p, struct buse_dev **out)
 	if (p->flags & BUSE_F_READ_ONLY)
 		set_disk_ro(disk, true);
 
-	/* Reserve the id empty, so nobody finds a half-made device. */
+	/*
+	 * Reserve the id empty, so nobody finds a half-made device, and
+	 * publish it under the same lock, so that of two devices with one
+	 * serial only one gets in.
+	 */
 	mutex_lock(&buse_idr_lock);
-	if (p->dev_id == BUSE_DEV_ID_ANY)
+	if (buse_serial_taken(p->serial))
+		ret = -EEXIST;
+	else if (p->dev_id == BUSE_DEV_ID_ANY)
 		ret = idr_alloc(&buse_idr, NULL, 0, BUSE_MAX_DEVS, GFP_KERNEL);
 	else
 		ret = idr_alloc(&buse_idr, NULL, p->dev_id, p->dev_id + 1,
 				GFP_KERNEL);
-	mutex_unlock(&buse_idr_lock);
 	if (ret < 0) {
+		mutex_unlock(&buse_idr_lock);
 		if (ret == -ENOSPC && p->dev_id != BUSE_DEV_ID_ANY)
 			ret = -EEXIST;
 		goto out_put;
@@ -428,7 +494,6 @@ int buse_dev_add(struct buse_dev_params *p, struct buse_dev **out)
 	/* The table's reference, and the caller's: a DEL may come at once. */
 	kref_get(&dev->ref);
 	*out = dev;
-	mutex_lock(&buse_idr_lock);
 	idr_replace(&buse_idr, dev, dev->id);
 	mutex_unlock(&buse_idr_lock);
 	return 0;
@@ -551,7 +616,7 @@ int buse_dev_start(u32 id)
 	 * dies must be able to re-attach.  starting keeps out another START;
 	 * DEL waits for it to end.
 	 */
-	ret = add_disk(dev->disk);
+	ret = device_add_disk(NULL, dev->disk, buse_disk_groups);
 
 	mutex_lock(&dev->lock);
 	dev->starting = false;

@@ -755,6 +755,10 @@ static int dev_create(struct buse_dev *d, const sigset_t *sigs)
 				 " (all devices' queues together may pin at"
 				 " most half of RAM, or the module's"
 				 " pinned_limit_mb)" :
+			 ret == -EEXIST && d->kp.serial[0] ?
+				 " (the device id or the name is taken)" :
+			 ret == -EINVAL && d->kp.serial[0] ?
+				 " (is the name 1 to 31 of A-Z a-z 0-9 . _ -?)" :
 				 "");
 		return ret;
 	} else {

@@ -52,6 +52,10 @@ void buse_make_dev_params(struct buse_dev_params *kp,
 		kp->flags |= BUSE_F_WRITE_ZEROES;
 	if (p->name)
 		strncpy(kp->name, p->name, sizeof(kp->name) - 1);
+	/* One too long stays unterminated, which the kernel refuses. */
+	if (p->serial)
+		memcpy(kp->serial, p->serial,
+		       strnlen(p->serial, sizeof(kp->serial)));
 }
 
 /* One control ioctl on a control fd of its own. */

@@ -90,6 +90,30 @@ static void usage(FILE *f)
 		   "Exit status: 0 done, 1 failed, 2 wrong command line.\n");
 }
 
+int resolve_dev(const char *s, uint32_t *id)
+{
+	struct buse_dev_info in;
+	char real[PATH_MAX];
+	uint32_t next = 0;
+
+	if (!parse_dev_id(s, id))
+		return 0;
+	/* A link to the node, e.g. /dev/disk/by-id/buse-NAME. */
+	if (strchr(s, '/'))
+		return realpath(s, real) && !parse_dev_id(real, id) ? 0
+								    : -EINVAL;
+	if (!valid_dev_name(s))
+		return -EINVAL;
+	while (!buse_info_next(next, &in)) {
+		if (!strncmp(in.params.serial, s, sizeof(in.params.serial))) {
+			*id = in.dev_id;
+			return 0;
+		}
+		next = in.dev_id + 1;
+	}
+	return -ENOENT;
+}
+
 /* A dead or orphaned device's daemon_pid is the daemon that went away. */
 static int live_pid(const struct buse_dev_info *in)
 {
@@ -116,6 +140,20 @@ static const char *driver_name(const struct buse_dev_params *p, char *buf)
 				 ? '?'
 				 : p->name[i];
 	buf[i] = 0;
+	return buf;
+}
+
+/* The device's name (its serial), or none_text; buf holds both. */
+static const char *dev_name(const struct buse_dev_params *p, char *buf,
+			    const char *none_text)
+{
+	size_t n = strnlen(p->serial, sizeof(p->serial));
+
+	if (!n)
+		return none_text;
+	/* The kernel checked the alphabet; terminate it all the same. */
+	memcpy(buf, p->serial, n);
+	buf[n] = 0;
 	return buf;
 }
 
@@ -148,6 +186,11 @@ static void print_json(FILE *f, const struct buse_dev_info *in)
 	snprintf(path, sizeof(path), "/dev/%s%u", BUSE_DISK_NAME, in->dev_id);
 	fprintf(f, "{\"dev_id\": %u, \"path\": ", in->dev_id);
 	json_string(f, path, sizeof(path));
+	fprintf(f, ", \"name\": ");
+	if (p->serial[0])
+		json_string(f, p->serial, sizeof(p->serial));
+	else
+		fprintf(f, "null");
 	fprintf(f, ", \"state\": ");
 	json_string(f, state_name(in->state), SIZE_MAX);
 	fprintf(f,
@@ -205,10 +248,14 @@ static void print_info(const struct buse_dev_info *in)
 {
 	const struct buse_dev_params *p = &in->params;
 	char s1[32], s2[32], name[BUSE_NAME_LEN + 1], back[PATH_MAX];
+	char serial[BUSE_SERIAL_LEN + 1];
 
 	printf("device:          /dev/%s%u (%u:%u)\n", BUSE_DISK_NAME,
 	       in->dev_id, in->major, in->minor);
 	printf("driver:          %s\n", driver_name(p, name));
+	if (p->serial[0])
+		printf("name:            %s (/dev/disk/by-id/buse-%s)\n",
+		       dev_name(p, serial, ""), serial);
 	if (backing_note_read(in->dev_id, live_pid(in), back, sizeof(back)))
 		printf("backing:         %s\n", back);
 	printf("state:           %s\n", state_name(in->state));
@@ -281,7 +328,7 @@ static int cmd_list(int argc, char **argv)
 	bool json;
 	int n = 0, ret;
 	char size[32], path[32], pid[16], name[BUSE_NAME_LEN + 1];
-	char back[PATH_MAX];
+	char serial[BUSE_SERIAL_LEN + 1], back[PATH_MAX];
 
 	if (parse_json_flag(argc, argv, 1, &json))
 		return EXIT_USAGE;
@@ -301,9 +348,9 @@ static int cmd_list(int argc, char **argv)
 		} else {
 			if (!n)
 				printf("%-4s %-12s %8s %-8s %-9s %2s %6s %8s "
-				       "%s\n",
+				       "%-12s %s\n",
 				       "ID", "DEVICE", "SIZE", "DRIVER",
-				       "STATE", "RO", "QUEUES", "PID",
+				       "STATE", "RO", "QUEUES", "PID", "NAME",
 				       "BACKING");
 			snprintf(path, sizeof(path), "/dev/%s%u",
 				 BUSE_DISK_NAME, in.dev_id);
@@ -311,14 +358,16 @@ static int cmd_list(int argc, char **argv)
 			if (!backing_note_read(in.dev_id, live_pid(&in), back,
 					       sizeof(back)))
 				strcpy(back, "-");
-			printf("%-4u %-12s %8s %-8s %-9s %2d %6u %8s %s\n",
+			printf("%-4u %-12s %8s %-8s %-9s %2d %6u %8s %-12s "
+			       "%s\n",
 			       in.dev_id, path,
 			       format_size(in.params.size, size, sizeof(size)),
 			       driver_name(&in.params, name),
 			       state_name(in.state),
 			       !!(in.params.flags & BUSE_F_READ_ONLY),
 			       in.params.nr_queues,
-			       live_pid(&in) > 0 ? pid : "-", back);
+			       live_pid(&in) > 0 ? pid : "-",
+			       dev_name(&in.params, serial, "-"), back);
 		}
 		n++;
 		/* The last possible id, or a kernel that went backwards. */
@@ -354,13 +403,20 @@ static int get_dev(int argc, char **argv, const char *flag,
 		fprintf(stderr, "usage: buse %s DEV [%s]\n", argv[0], flag);
 		return EXIT_USAGE;
 	}
-	if (parse_dev_id(argv[1], &id)) {
-		fprintf(stderr, "buse: %s: not N, buseN or /dev/buseN: '%s'\n",
+	ret = resolve_dev(argv[1], &id);
+	if (ret == -EINVAL) {
+		fprintf(stderr,
+			"buse: %s: not N, buseN, /dev/buseN or a name: '%s'\n",
 			argv[0], argv[1]);
 		return EXIT_USAGE;
 	}
 	if (check_control())
 		return EXIT_FAILED;
+	if (ret == -ENOENT) {
+		fprintf(stderr, "buse: %s: no device is named '%s'\n", argv[0],
+			argv[1]);
+		return EXIT_FAILED;
+	}
 	ret = buse_info(id, in);
 	if (ret == -ENOENT)
 		fprintf(stderr, "buse: %s: no such device: %s%u\n", argv[0],

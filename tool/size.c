@@ -85,6 +85,20 @@ int parse_dev_id(const char *s, uint32_t *id)
 	return parse_u32(s, 0, BUSE_DEV_ID_ANY - 1, id) ? -EINVAL : 0;
 }
 
+bool valid_dev_name(const char *s)
+{
+	uint32_t id;
+	size_t i, n = strlen(s);
+
+	if (!n || n >= BUSE_SERIAL_LEN || s[0] == '.' || s[0] == '-' ||
+	    !parse_dev_id(s, &id))
+		return false;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
+			return false;
+	return true;
+}
+
 char *format_size(uint64_t bytes, char *buf, size_t len)
 {
 	static const char units[] = "BKMGTPE";

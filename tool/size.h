@@ -3,6 +3,7 @@
 #ifndef BUSE_TOOL_SIZE_H
 #define BUSE_TOOL_SIZE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,11 @@ int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *val);
 
 /* "N", "buseN" or "/dev/buseN".  Returns 0 or -EINVAL. */
 int parse_dev_id(const char *s, uint32_t *id);
+/*
+ * A name `buse add --name` accepts: what the kernel takes as a serial, and
+ * not a number or buseN, which would read as a device id.
+ */
+bool valid_dev_name(const char *s);
 
 /* Human form, like lsblk: "512B", "64M", "1.5G".  Returns buf. */
 char *format_size(uint64_t bytes, char *buf, size_t len);

@@ -26,6 +26,13 @@
  */
 #define BUSE_RUN_DIR "/run/buse"
 const char *buse_run_dir(void);
+/*
+ * A file in the run directory replaced whole: write to what
+ * run_file_create() opens (path + ".tmp", in tmp), then run_file_commit()
+ * renames it over path (0, or -errno and the temporary removed).
+ */
+FILE *run_file_create(const char *path, char *tmp, size_t len);
+int run_file_commit(FILE *f, const char *path, const char *tmp);
 /* The daemon's note of what device dev_id serves (a path, a URL). */
 int backing_note_write(uint32_t dev_id, const char *what);
 void backing_note_remove(uint32_t dev_id); /* if it is this process's */

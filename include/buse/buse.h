@@ -166,6 +166,13 @@ struct buse_params {
 	 * threads.  BUSE_ASYNC and BUSE_RETAIN keep their meaning.
 	 */
 	uint32_t workers;
+	/*
+	 * A stable name, or NULL: up to 31 of [A-Za-z0-9._-], not starting
+	 * with '.' or '-', unique among devices (buse_run() fails with
+	 * -EEXIST if another device has it).  udev links the disk as
+	 * /dev/disk/by-id/buse-NAME (the rule ships with the tool).
+	 */
+	const char *serial;
 };
 
 #define BUSE_MAX_WORKERS 1024

@@ -30,7 +30,7 @@ expect 2 "log must hold the largest request" add null --size 16M --log-size 64K 
 expect 2 "pinned memory: the limit is half of RAM" add null --size 16M --queues 256 --depth 4096 --max-io 256K
 expect 2 "not a multiple of 512" add null --size 1000
 expect 2 "usage: buse info DEV" info
-expect 2 "not N, buseN or /dev/buseN" info frob
+expect 2 "not N, buseN, /dev/buseN or a name" info .frob
 expect 2 "unexpected argument '--frob'" del 0 --frob
 expect 2 "unexpected argument" list --frob
 expect 2 "usage: buse recover" recover 0

@@ -240,8 +240,22 @@ static void test_flags_from_ops(void **state)
 	assert_int_equal(strlen(kp.name), BUSE_NAME_LEN - 1);
 	assert_memory_equal(kp.name, p.name, BUSE_NAME_LEN - 1);
 	assert_int_equal(kp.recovery_timeout_ms, 0);
-	for (i = 0; i < 7; i++)
+	for (i = 0; i < sizeof(kp.reserved) / sizeof(kp.reserved[0]); i++)
 		assert_int_equal(kp.reserved[i], 0);
+	/* No name: an all-zero serial; a name: copied, zero-padded. */
+	for (i = 0; i < BUSE_SERIAL_LEN; i++)
+		assert_int_equal(kp.serial[i], 0);
+	memset(&kp, 0xff, sizeof(kp));
+	p.serial = "data";
+	buse_make_dev_params(&kp, &p, &all_ops);
+	assert_string_equal(kp.serial, "data");
+	for (i = 4; i < BUSE_SERIAL_LEN; i++)
+		assert_int_equal(kp.serial[i], 0);
+	/* Too long to terminate: sent unterminated, for the kernel to refuse. */
+	p.serial = "0123456789012345678901234567890123";
+	buse_make_dev_params(&kp, &p, &all_ops);
+	assert_memory_equal(kp.serial, p.serial, BUSE_SERIAL_LEN);
+	p.serial = NULL;
 }
 
 /* What the kernel receives in BUSE_CTL_ADD. */

@@ -78,6 +78,25 @@ static void test_parse_u32(void **state)
 	assert_int_equal(parse_u32("-1", 0, 10, &v), -EINVAL);
 }
 
+/* What --name takes: the kernel's serial alphabet, never a device id. */
+static void test_valid_dev_name(void **state)
+{
+	(void)state;
+	assert_true(valid_dev_name("data"));
+	assert_true(valid_dev_name("db-01.vol_2"));
+	assert_true(valid_dev_name("0a"));
+	assert_true(valid_dev_name("1234567890123456789012345678901"));
+	assert_false(valid_dev_name(""));
+	assert_false(valid_dev_name("12345678901234567890123456789012"));
+	assert_false(valid_dev_name(".x"));
+	assert_false(valid_dev_name("-x"));
+	assert_false(valid_dev_name("7"));
+	assert_false(valid_dev_name("buse7"));
+	assert_false(valid_dev_name("a/b"));
+	assert_false(valid_dev_name("a b"));
+	assert_false(valid_dev_name("caf\xc3\xa9"));
+}
+
 static void test_parse_dev_id(void **state)
 {
 	uint32_t id = 99;
@@ -131,6 +150,7 @@ int main(void)
 		cmocka_unit_test(test_parse_size_bad),
 		cmocka_unit_test(test_parse_u32),
 		cmocka_unit_test(test_parse_dev_id),
+		cmocka_unit_test(test_valid_dev_name),
 		cmocka_unit_test(test_format_size),
 	};
 

@@ -40,10 +40,11 @@
 
 #define BUSE_CONTROL_NAME	"buse-control"
 #define BUSE_DISK_NAME		"buse"
-#define BUSE_ABI_VERSION	2 /* 2: retained writes, log usage */
+#define BUSE_ABI_VERSION	3 /* 2: retained writes, log usage; 3: serial */
 
 #define BUSE_DEV_ID_ANY		((__u32)-1)
 #define BUSE_NAME_LEN		32
+#define BUSE_SERIAL_LEN		32
 
 /* struct buse_dev_params.flags */
 #define BUSE_F_READ_ONLY	(1U << 0)
@@ -94,7 +95,14 @@ struct buse_dev_params {
 				    * wait for a new daemon before failing */
 	char name[BUSE_NAME_LEN]; /* driver name, informational, NUL ended */
 	__u64 log_bytes;	/* BUSE_F_WRITE_BACK: write log per queue */
-	__u64 reserved[7];	/* must be zero */
+	/*
+	 * A stable name, or "": 1 to 31 of [A-Za-z0-9._-] (not starting with
+	 * '.' or '-'), zero-padded, unique among devices (else EEXIST).
+	 * Shown as /sys/block/buseN/serial, from which udev makes
+	 * /dev/disk/by-id/buse-SERIAL.
+	 */
+	char serial[BUSE_SERIAL_LEN];
+	__u64 reserved[3];	/* must be zero */
 };
 
 /* struct buse_dev_info.state */
