@@ -14,6 +14,9 @@
 #                                 Debian packages, man pages, completion,
 #                                 systemd unit), one check per test
 #   4. one guest boot (tests/vm/run) running tests/guest/run.sh (N checks)
+#   4b. without a TEST_FILTER: the newest Debian 6.12 kernel installed, if
+#      the main boot was another: the module built for it and a smoke boot
+#      of a few guest tests on its image (N checks)
 #      [TEST_FILTER...] or $BUSE_TESTS selects guest tests; if the guest did
 #      not complete or its kernel log shows a warning, one more failure,
 #      "guest kernel log clean / guest completed", is counted.
@@ -87,6 +90,30 @@ add_run() {
 	while IFS= read -r line; do
 		REPORT+=("         $line")
 	done < <(tr -d '\r' <"$3" | grep -E '^(FAIL: |not ok )')
+}
+
+# count_guest STEP OUT RC: count a guest boot's results from run.sh's
+# results (the console is the fallback); one more failure if the guest did
+# not complete, its kernel log was not clean or tests/vm/run exited RC != 0
+# with no failure counted.
+count_guest() {
+	local step=$1 out=$2 rc=$3 p f note= extra=0 line
+	read -r p f <<<"$(summary_of 'guest: ' "$out/guest-tests/results.txt")"
+	[ -n "${p:-}" ] || read -r p f <<<"$(summary_of 'guest: ' "$out/console.log")"
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 125 ]; then
+		extra=1
+		note="guest kernel log clean / guest completed: FAILED (tests/vm/run exited $rc)"
+	elif [ -z "${p:-}" ]; then
+		extra=1
+		note="no 'guest: N passed, N failed' line; tests/vm/run exited $rc"
+	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		extra=1
+		note="tests/vm/run exited $rc"
+	fi
+	add "$step" "${p:-0}" $((${f:-0} + extra)) "$note"
+	while IFS= read -r line; do
+		REPORT+=("         $line")
+	done < <(grep '^not ok' "$out/guest-tests/results.txt" 2>/dev/null)
 }
 
 LOGDIR=$REPO/build/check
@@ -178,27 +205,41 @@ if [ "$GUEST" = 1 ]; then
 			wait "$S3G_HELPER" 2>/dev/null
 		fi
 		[ ${#S3G_ARGS[@]} -eq 0 ] || scripts/s3-server.sh stop --dir "$S3G_DIR"
-		# run.sh writes its results to the out share; the console is the
-		# fallback.
-		read -r p f <<<"$(summary_of 'guest: ' "$OUT/guest-tests/results.txt")"
-		[ -n "${p:-}" ] || read -r p f <<<"$(summary_of 'guest: ' "$OUT/console.log")"
-		note=
-		extra=0
-		if [ "$rc" -eq 124 ] || [ "$rc" -eq 125 ]; then
-			extra=1
-			note="guest kernel log clean / guest completed: FAILED (tests/vm/run exited $rc)"
-		elif [ -z "${p:-}" ]; then
-			extra=1
-			note="no 'guest: N passed, N failed' line; tests/vm/run exited $rc"
-		elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-			extra=1
-			note="tests/vm/run exited $rc"
-		fi
-		add guest "${p:-0}" $((${f:-0} + extra)) "$note"
-		while IFS= read -r line; do
-			REPORT+=("         $line")
-		done < <(grep '^not ok' "$OUT/guest-tests/results.txt" 2>/dev/null)
+		count_guest guest "$OUT" "$rc"
 		echo "check: guest logs in $OUT (console.log, dmesg.txt, guest-tests/)"
+	fi
+fi
+
+# --- 4b. the second kernel: a smoke boot -------------------------------------
+# The newest installed Debian 6.12 kernel with image, modules and headers,
+# if the main boot was another: the module built for it (from a copy of the
+# sources, so the main build stays), and a few guest tests on its image.
+SMOKE_TESTS=(t_00_smoke t_30_fio_verify t_41_discard_zeroes t_42_flush
+	t_50_ext4 t_75_recovery t_75_supervise t_81_writeback_data t_90_unload)
+K2=
+for d in /lib/modules/6.12.*+deb12-amd64; do
+	v=${d##*/}
+	[ -f "/boot/vmlinuz-$v" ] && [ -d "$d/build" ] && [ -d "$d/kernel" ] && K2=$v
+done
+if [ "$GUEST" = 1 ] && [ $# -eq 0 ] && [ -z "${BUSE_TESTS:-}" ] &&
+	[ "$BUILD_OK" = 1 ] && [ -n "$K2" ] && [ "$K2" != "$KVER" ]; then
+	step "second kernel $K2: module build and smoke boot (${SMOKE_TESTS[*]})"
+	K2SRC=$REPO/build/k2/$K2
+	rm -rf "$K2SRC"
+	mkdir -p "$K2SRC/kernel"
+	cp kernel/Makefile kernel/*.[ch] "$K2SRC/kernel/" && cp -r include "$K2SRC/"
+	if make -C "/lib/modules/$K2/build" M="$K2SRC/kernel" modules \
+		>"$LOGDIR/module-$K2.log" 2>&1; then
+		OUT2=$REPO/build/vm/check-$K2
+		rm -rf "$OUT2"
+		mkdir -p "$OUT2"
+		BUSE_KO=$K2SRC/kernel/buse.ko tests/vm/run --kernel "$K2" \
+			--timeout 1800 --out "$OUT2" -- tests/guest/run.sh "${SMOKE_TESTS[@]}"
+		count_guest "guest-$K2" "$OUT2" $?
+		echo "check: $K2 guest logs in $OUT2"
+	else
+		tail -n 20 "$LOGDIR/module-$K2.log"
+		add "module-$K2" 0 1 "the module did not build for $K2 ($LOGDIR/module-$K2.log)"
 	fi
 fi
 
