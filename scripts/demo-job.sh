@@ -2,15 +2,25 @@
 # scripts/demo-job.sh - the main job, on a kernel that can load buse.ko (run
 # as root; scripts/demo.sh runs it in a QEMU guest when this one cannot):
 # load the module, create a `ram` and a `file` device, put ext4 on each,
-# copy files in, check them, remove the devices.
+# copy files in, check them, remove the devices.  BUSE_INSTALLED=1 uses the
+# installed tool (buse in PATH) and module (modprobe, e.g. from buse-dkms)
+# instead of the build tree's.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BUSE=build/buse
+[ "${BUSE_INSTALLED:-0}" != 1 ] || BUSE=$(command -v buse)
 say() { printf '\n>>> %s\n' "$*"; }
 run() { printf '$ %s\n' "$*" >&2; "$@"; }
 
 say "load the module"
-grep -q '^buse ' /proc/modules || run insmod kernel/buse.ko
+if grep -q '^buse ' /proc/modules; then
+	:
+elif [ "${BUSE_INSTALLED:-0}" = 1 ]; then
+	run modprobe buse
+	say "module: $(modinfo -F filename buse)"
+else
+	run insmod kernel/buse.ko
+fi
 work=$(mktemp -d /tmp/buse-demo.XXXXXX)
 cleanup() {
 	local rc=$? d
