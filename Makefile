@@ -44,6 +44,8 @@ MODDIR     ?= /lib/modules/$(KVER)/updates
 DKMSDIR    ?= /usr/src/buse-$(VERSION)
 
 LIB_SRCS  := $(wildcard lib/*.c)
+# The fake kernel: libbuse-fake.a (installed) and the unit tests.
+FAKE_SRC  := lib/fake/fake.c
 TOOL_SRCS := $(wildcard tool/*.c) $(wildcard drivers/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_HELP := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
@@ -75,11 +77,12 @@ BS3_HBINS := $(BS3_HOST:tests/bs3/%.c=$(B)/tests/bs3/%)
 
 all: module userspace
 
-userspace: $(B)/libbuse.so $(B)/libbuse.a $(B)/buse $(B)/libbuse.pc \
+userspace: programs \
 	   $(TDRV_BINS) $(UNIT_BINS) $(B)/libbs3.a $(BS3_UBINS) $(BS3_HBINS)
 
 # What make install installs (debian/rules builds just this).
-programs: $(B)/buse $(B)/libbuse.so $(B)/libbuse.a $(B)/libbuse.pc
+programs: $(B)/buse $(B)/libbuse.so $(B)/libbuse.a $(B)/libbuse.pc \
+	$(B)/libbuse-fake.a $(B)/libbuse-fake.pc
 
 module:
 	@test -n "$(KVER)" || { echo "no kernel with headers found: install \
@@ -110,6 +113,15 @@ $(B)/libbuse.so: $(LIB_OBJS)
 $(B)/libbuse.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
+# libbuse and the fake kernel in one static library: a driver's tests link
+# it instead of libbuse (pkg-config libbuse-fake).
+$(B)/pic/lib/fake/fake.o: $(FAKE_SRC) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ilib $(WFLAGS) $(CFLAGS) -fPIC -c $< -o $@
+
+$(B)/libbuse-fake.a: $(LIB_OBJS) $(B)/pic/lib/fake/fake.o
+	rm -f $@ && ar rcs $@ $^
+
 $(B)/buse: $(TOOL_OBJS) $(B)/libbuse.a $(B)/libbs3.a
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJS) $(B)/libbuse.a $(B)/libbs3.a \
 		-luring $(BS3_LIBS)
@@ -119,10 +131,10 @@ $(B)/tests/%: tests/drivers/%.c $(B)/libbuse.a $(HDRS)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< $(B)/libbuse.a -lpthread
 
 # Unit tests build the library sources again, with ASan and UBSan.
-$(B)/tests/test_%: tests/unit/test_%.c $(LIB_SRCS) $(UNIT_HELP) $(HDRS)
+$(B)/tests/test_%: tests/unit/test_%.c $(LIB_SRCS) $(FAKE_SRC) $(UNIT_HELP) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ilib $(WFLAGS) -O1 -g $(SAN) -o $@ $< \
-		$(LIB_SRCS) $(UNIT_HELP) -lcmocka -lpthread
+		$(LIB_SRCS) $(FAKE_SRC) $(UNIT_HELP) -lcmocka -lpthread
 
 # Static: the generic test_% rule above would otherwise win (its
 # prerequisites exist, these need a chained object).
@@ -142,7 +154,7 @@ $(B)/pc-vars: FORCE
 	@mkdir -p $(B)
 	@echo '$(PC_VARS)' | cmp -s - $@ 2>/dev/null || echo '$(PC_VARS)' > $@
 
-$(B)/libbuse.pc: lib/libbuse.pc.in $(B)/pc-vars
+$(B)/%.pc: lib/%.pc.in $(B)/pc-vars
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 		$< > $@
@@ -170,6 +182,10 @@ INSTALL_FILES := \
 	0644:$(B)/libbuse.so:$(LIBDIR)/libbuse.so.1 \
 	0644:$(B)/libbuse.a:$(LIBDIR)/libbuse.a \
 	0644:$(B)/libbuse.pc:$(LIBDIR)/pkgconfig/libbuse.pc \
+	0644:$(B)/libbuse-fake.a:$(LIBDIR)/libbuse-fake.a \
+	0644:$(B)/libbuse-fake.pc:$(LIBDIR)/pkgconfig/libbuse-fake.pc \
+	0644:include/buse/fake.h:$(INCLUDEDIR)/buse/fake.h \
+	$(foreach f,$(wildcard examples/memdisk/*),0644:$(f):$(DOCDIR)/$(f)) \
 	0644:include/buse/buse.h:$(INCLUDEDIR)/buse/buse.h \
 	0644:include/uapi/linux/buse.h:$(INCLUDEDIR)/buse/uapi.h \
 	$(foreach f,$(wildcard man/*.[0-9]),0644:$(f):$(MANDIR)/man$(subst .,,$(suffix $(f)))/$(notdir $(f))) \

@@ -43,6 +43,10 @@ has libbuse-dev 'include/buse/buse\.h$'
 has libbuse-dev 'include/buse/uapi\.h$'
 has libbuse-dev 'pkgconfig/libbuse\.pc$'
 has libbuse-dev 'man3/buse_run\.3\.gz$'
+has libbuse-dev 'include/buse/fake\.h$'
+has libbuse-dev 'libbuse-fake\.a$'
+has libbuse-dev 'pkgconfig/libbuse-fake\.pc$'
+has libbuse-dev 'examples/memdisk/test_memdisk\.c$'
 has buse-dkms 'usr/src/buse-[0-9.]*/dkms\.conf$'
 has buse-dkms 'usr/src/buse-[0-9.]*/kernel/buse_dev\.c$'
 for p in buse libbuse1 libbuse-dev; do lacks "$p" 'dkms\.conf$'; done
@@ -80,6 +84,12 @@ cc -std=c11 -Wall -Werror -o "$T/drv" "$T/drv.c" $(pkg-config --cflags --libs li
 	die "a driver does not build against the installed libbuse"
 "$T/drv" || die "a driver built against the installed libbuse does not run"
 log "a driver builds and runs against the installed libbuse"
+# The packaged example: its tests run against the installed libbuse-fake.
+cp -r /usr/share/doc/buse/examples/memdisk "$T/memdisk"
+make -C "$T/memdisk" test >"$T/example.log" 2>&1 ||
+	{ tail -n 20 "$T/example.log"; die "the packaged example's tests failed"; }
+grep -q "PASSED.*3 test" "$T/example.log" || die "the example's tests did not all run"
+log "the packaged example builds and passes its tests against the fake kernel"
 
 tests/vm/run --kernel "$kver" --out "$REPO/build/deb-vm" -- \
 	env BUSE_INSTALLED=1 scripts/demo-job.sh >"$T/demo.log" 2>&1 ||

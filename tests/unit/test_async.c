@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "fake_kernel.h"
+#include <buse/fake.h>
 #include "internal.h"
 
 #define FIFO_SIZE 1024

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "fake_kernel.h"
+#include <buse/fake.h>
 #include "internal.h"
 
 #define DISK_SIZE (1 << 20)

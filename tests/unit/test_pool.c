@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "fake_kernel.h"
+#include <buse/fake.h>
 #include "internal.h"
 
 static struct {

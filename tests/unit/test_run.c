@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "fake_kernel.h"
+#include <buse/fake.h>
 #include "internal.h"
 
 static pthread_mutex_t hk_lock = PTHREAD_MUTEX_INITIALIZER;

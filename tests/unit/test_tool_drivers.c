@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "fake_kernel.h"
+#include <buse/fake.h>
 
 /* The Makefile links unit tests with lib/ only: take the drivers whole. */
 #include "../../drivers/null.c"

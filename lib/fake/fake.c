@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "fake_kernel.h"
+#include <buse/fake.h>
 #include "sys.h"
 
 #define FAKE_MAX_FDS 256

@@ -1,21 +1,35 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A fake buse.ko behind libbuse's system call table (lib/sys.h).  It keeps
- * its own kernel-side ring indices, checks every completion it consumes
- * (tag in flight, cookie echoed) and counts every call, so the tests can
- * drive libbuse from the "kernel" side without the module.
+ * A fake buse.ko behind libbuse's system call table, for testing a driver
+ * without the module (libbuse's own unit tests use it too).  It keeps its
+ * own kernel-side ring indices, checks every completion it consumes (tag in
+ * flight, cookie echoed) and counts every call, so a test can drive a
+ * driver from the "kernel" side: submit reads, writes, flushes, discards
+ * and check what comes back.
  *
- * Calls made by library threads never assert: problems are counted and
+ * It is a cmocka helper: link with `pkg-config --libs libbuse-fake` (a
+ * static libbuse with the fake behind it, and cmocka) instead of libbuse,
+ * and call it from cmocka tests; its checks are cmocka assertions.  Calls
+ * made by library threads never assert: problems are counted and
  * fake_uninstall() (test thread) asserts that there were none.
+ * docs/drivers.md, "Testing a driver without the module", walks through
+ * one.  The usual shape of a test:
+ *
+ *	fake_cfg_init(&cfg); fake_install(&cfg);
+ *	buse_params_init(&r.params); r.params.size = ...;
+ *	r.params.handle_signals = false; r.ops = my_ops; r.priv = my_state;
+ *	fake_run_start(&r); assert_true(fake_wait_state(BUSE_STATE_LIVE));
+ *	t = fake_submit(0, &io); assert_int_equal(fake_wait(t), 0);
+ *	assert_int_equal(fake_run_stop(&r), 0);
  */
-#ifndef BUSE_TESTS_FAKE_KERNEL_H
-#define BUSE_TESTS_FAKE_KERNEL_H
+#ifndef BUSE_FAKE_H
+#define BUSE_FAKE_H
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <linux/buse.h>
+#include <buse/uapi.h>
 
 #include <buse/buse.h>
 
@@ -147,4 +161,4 @@ int fake_run_join(struct fake_runner *r);
  */
 int fake_run_stop(struct fake_runner *r);
 
-#endif /* BUSE_TESTS_FAKE_KERNEL_H */
+#endif /* BUSE_FAKE_H */
