@@ -136,6 +136,15 @@ $(B)/tests/test_%: tests/unit/test_%.c $(LIB_SRCS) $(FAKE_SRC) $(UNIT_HELP) $(HD
 	$(CC) $(CPPFLAGS) -Ilib $(WFLAGS) -O1 -g $(SAN) -o $@ $< \
 		$(LIB_SRCS) $(FAKE_SRC) $(UNIT_HELP) -lcmocka -lpthread
 
+# The bundled drivers' test takes the file driver too: liburing and the
+# tool's parsing helpers.
+$(B)/tests/test_tool_drivers: tests/unit/test_tool_drivers.c $(LIB_SRCS) \
+		$(FAKE_SRC) $(UNIT_HELP) drivers/*.c tool/size.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ilib $(WFLAGS) -O1 -g $(SAN) -DBUSE_TEST_FILE_DRIVER \
+		-o $@ $< $(LIB_SRCS) $(FAKE_SRC) $(UNIT_HELP) tool/size.c \
+		-lcmocka -lpthread -luring
+
 # Static: the generic test_% rule above would otherwise win (its
 # prerequisites exist, these need a chained object).
 $(BS3_UBINS): $(B)/tests/test_bs3_%: $(B)/san/tests/unit/test_bs3_%.o $(BS3_SAN)

@@ -11,6 +11,10 @@
  *
  * The rare cases stay simple and synchronous, in the reaper: the rest of a
  * short read or write, and zeroing by hand when fallocate() cannot.
+ *
+ * With --workers N it is instead the example of the worker pool: the same
+ * operations as plain blocking system calls, N at a time on libbuse's
+ * pool, no io_uring (bench/run compares the two: buse-file, buse-file-pool).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +61,7 @@ struct file_dev {
 	bool blkdev;
 	uint64_t eof; /* a read-only file may end before the disk does */
 	unsigned ring_entries;
+	unsigned workers; /* --workers: blocking calls on the pool, no ring */
 	struct file_queue *queues[BUSE_MAX_QUEUES];
 };
 
@@ -91,6 +96,8 @@ static struct io_uring_sqe *file_get_sqe(struct file_queue *q)
 	return sqe;
 }
 
+static int file_do_sync(struct file_dev *dev, struct file_io *io);
+
 static int file_queue_io(struct file_dev *dev, struct buse_req *req, uint8_t op,
 			 void *buf, uint32_t len, uint64_t off, unsigned flags)
 {
@@ -99,6 +106,12 @@ static int file_queue_io(struct file_dev *dev, struct buse_req *req, uint8_t op,
 	struct file_io *io;
 	int mode;
 
+	if (dev->workers) {
+		struct file_io sio = {.req = req, .op = op, .flags = flags,
+				      .buf = buf, .len = len, .off = off};
+
+		return file_do_sync(dev, &sio);
+	}
 	io = malloc(sizeof(*io));
 	if (!io)
 		return -ENOMEM;
@@ -268,6 +281,33 @@ static int file_status(struct file_dev *dev, struct file_io *io, int res)
 	}
 }
 
+/* --workers: the operation io would queue, as a blocking system call. */
+static int file_do_sync(struct file_dev *dev, struct file_io *io)
+{
+	int mode, res = 0;
+
+	switch (io->op) {
+	case BUSE_OP_READ:
+	case BUSE_OP_WRITE:
+		return file_rw_sync(dev, io, 0);
+	case BUSE_OP_FLUSH:
+		res = fdatasync(dev->fd) ? -errno : 0;
+		break;
+	case BUSE_OP_DISCARD:
+		res = fallocate(dev->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				io->off, io->len) ? -errno : 0;
+		break;
+	case BUSE_OP_WRITE_ZEROES:
+		mode = io->flags & BUSE_NOUNMAP ? FALLOC_FL_ZERO_RANGE
+						: FALLOC_FL_PUNCH_HOLE;
+		res = fallocate(dev->fd, mode | FALLOC_FL_KEEP_SIZE, io->off,
+				io->len) ? -errno : 0;
+		break;
+	}
+	/* What io_uring's result would have been: finished the same way. */
+	return file_status(dev, io, res);
+}
+
 static void *file_reaper(void *arg)
 {
 	struct file_queue *q = arg;
@@ -310,6 +350,8 @@ static int file_queue_init(void *priv, unsigned qid)
 	struct file_queue *q;
 	int ret;
 
+	if (dev->workers)
+		return 0; /* no ring, no reaper: the pool blocks instead */
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
@@ -356,7 +398,8 @@ static void file_batch_end(void *priv, unsigned qid)
 {
 	struct file_dev *dev = priv;
 
-	file_submit(dev->queues[qid]);
+	if (dev->queues[qid])
+		file_submit(dev->queues[qid]);
 }
 
 static void file_cleanup(void *priv)
@@ -503,10 +546,12 @@ static int file_parse(int argc, char **argv, struct buse_params *p, void **priv)
 		{"path", required_argument, NULL, 'p'},
 		{"direct", no_argument, NULL, 'd'},
 		{"grow", no_argument, NULL, 'g'},
+		{"workers", required_argument, NULL, 'w'},
 		{0},
 	};
 	struct file_args a = {0};
 	struct file_dev *dev;
+	uint32_t workers = 0;
 	unsigned depth;
 	int c, ret;
 
@@ -520,6 +565,14 @@ static int file_parse(int argc, char **argv, struct buse_params *p, void **priv)
 			break;
 		case 'g':
 			a.grow = true;
+			break;
+		case 'w':
+			if (parse_u32(optarg, 1, BUSE_MAX_WORKERS, &workers)) {
+				fprintf(stderr,
+					"file: --workers %s: want 1 to %u\n",
+					optarg, BUSE_MAX_WORKERS);
+				return BUSE_DRV_USAGE;
+			}
 			break;
 		default:
 			return BUSE_DRV_USAGE; /* getopt_long() said why */
@@ -560,6 +613,8 @@ static int file_parse(int argc, char **argv, struct buse_params *p, void **priv)
 	/* Room for a full queue; file_get_sqe() copes if the kernel differs. */
 	depth = p->queue_depth ? p->queue_depth : BUSE_DEF_DEPTH;
 	dev->ring_entries = depth < BUSE_MAX_DEPTH ? depth : BUSE_MAX_DEPTH;
+	dev->workers = workers;
+	p->workers = workers;
 	*priv = dev;
 	return 0;
 }
@@ -581,7 +636,9 @@ const struct buse_driver file_driver = {
 	.usage = "--path PATH   file or block device to serve (required);\n"
 		 "              with --size, a missing file is created\n"
 		 "--grow        extend a file shorter than --size to it\n"
-		 "--direct      bypass the page cache (O_DIRECT)\n",
+		 "--direct      bypass the page cache (O_DIRECT)\n"
+		 "--workers N   blocking calls on N pool threads instead of "
+		 "io_uring\n",
 	.parse = file_parse,
 	.backing = file_backing,
 	.cleanup = file_cleanup,

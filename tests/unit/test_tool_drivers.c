@@ -4,8 +4,8 @@
  * mix of writes, reads, discards, write-zeroes and flushes, checked against
  * a model of the disk, on one queue and concurrently on several.
  *
- * The file driver needs liburing, which the unit tests are not linked with;
- * build with -DBUSE_TEST_FILE_DRIVER ... -luring to test it as well.
+ * The file driver needs liburing: the Makefile builds this test with
+ * -DBUSE_TEST_FILE_DRIVER and -luring (without, it tests null and ram).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +41,9 @@ static uint32_t rnd(void)
 	return seed >> 8;
 }
 
+/* params.workers of the next start(): what the driver's parse asked for. */
+static uint32_t start_workers;
+
 static void start(struct fake_runner *r, const struct buse_ops *ops, void *priv,
 		  unsigned nr_queues, uint64_t size)
 {
@@ -56,6 +59,7 @@ static void start(struct fake_runner *r, const struct buse_ops *ops, void *priv,
 	r->params.size = size;
 	r->params.handle_signals = false;
 	r->params.pin_threads = false;
+	r->params.workers = start_workers;
 	r->ops = *ops;
 	r->priv = priv;
 	fake_run_start(r);
@@ -289,13 +293,16 @@ static void file_run(const char *extra, unsigned nr_queues)
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	close(fd);
+	unlink(path); /* a unique name; the driver creates the file */
 	buse_params_init(&p);
-	p.size = DEV_SIZE; /* the empty file is extended */
+	p.size = DEV_SIZE; /* a missing file is created with --size */
 	priv = file_setup(&p, extra);
+	start_workers = p.workers;
 	start(&r, file_driver.ops, priv, nr_queues, p.size);
 	random_ops(nr_queues, 1500);
 	concurrent_ops(nr_queues);
 	stop(&r);
+	start_workers = 0;
 	file_cleanup(priv);
 	check_file();
 
@@ -316,6 +323,27 @@ static void test_file(void **state)
 static void test_file_direct(void **state)
 {
 	file_run("--direct", 3);
+}
+
+/* The pool: the same model checks, every operation a blocking call. */
+static void test_file_workers(void **state)
+{
+	struct buse_params p;
+	void *priv;
+	int fd;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+	buse_params_init(&p);
+	p.size = DEV_SIZE;
+	priv = file_setup(&p, "--workers=4");
+	assert_int_equal(p.workers, 4);
+	file_cleanup(priv);
+	unlink(path);
+	strcpy(path + strlen(path) - 6, "XXXXXX");
+	file_run("--workers=4", 2);
 }
 
 /* Read-only on a short file: zeros past its end, even with O_DIRECT. */
@@ -361,6 +389,7 @@ int main(void)
 #ifdef BUSE_TEST_FILE_DRIVER
 		cmocka_unit_test_setup(test_file, setup),
 		cmocka_unit_test_setup(test_file_direct, setup),
+		cmocka_unit_test_setup(test_file_workers, setup),
 		cmocka_unit_test_setup(test_file_short, setup),
 #endif
 	};
