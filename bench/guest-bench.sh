@@ -48,6 +48,9 @@ SYSTEMS=(
 	"buse-null-poll|buse|null --poll 50|0|BUSE null driver, write-through, 50 µs busy-poll"
 	"buse-null-wb-poll|buse|null --write-back --poll 50|0|BUSE null driver, write-back, 50 µs busy-poll"
 	"buse-testdrv-wb|testdrv|--write-back|1|BUSE test driver (RAM), write-back, writes released at once"
+	"loop-file|loop|/tmp/bench-loop.img|1|kernel loop device over a tmpfs file (buffered)"
+	"buse-file|buse|file --path /tmp/bench-file.img|1|BUSE file driver over a tmpfs file: io_uring, asynchronous completion"
+	"buse-file-pool|buse|file --path /tmp/bench-file.img --workers 8|1|BUSE file driver over a tmpfs file: blocking pread/pwrite on 8 pool workers (params.workers)"
 	"buse-testdrv-retain|testdrv|--write-back --persist-delay 200 --backing /tmp/bench-retain.img|1|BUSE test driver (RAM), write-back, writes retained and persisted to a file 200 ms later, then released"
 )
 
@@ -289,6 +292,20 @@ setup_buse() {
 }
 teardown_buse() {
 	[ -n "$DEV" ] && "$BUSE" del "$DEV"
+	rm -f /tmp/bench-file.img # the file rows' backing file
+}
+
+# The kernel's loop device over a file of its own (queues: loop has one).
+setup_loop() {
+	modprobe loop 2>/dev/null # built in on some kernels
+	truncate -s "$SIZE" "$2" || return 1
+	DEV=$(losetup --find --show "$2") || return 1
+	ACCEPTED_QUEUES=1
+	wait_blockdev "$DEV" 10
+}
+teardown_loop() {
+	[ -n "$DEV" ] && losetup -d "$DEV"
+	rm -f /tmp/bench-loop.img
 }
 
 # The test driver (tests/drivers/buse-testdrv), for the retained-write rows.
