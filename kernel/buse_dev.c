@@ -27,9 +27,9 @@ static DEFINE_IDR(buse_idr);
 static int buse_major;
 
 /*
- * Shared regions are pinned, unswappable memory.  Each device's own size is
- * checked against RAM, but many devices could still pin it all and leave
- * the OOM killer to choose a victim, so all devices together get a budget.
+ * Shared regions are pinned, unswappable memory.  Allocating them until
+ * the pages run out would leave the OOM killer to choose a victim, so all
+ * devices together get a budget, checked before anything is allocated.
  */
 static unsigned int buse_pinned_limit_mb;
 module_param_named(pinned_limit_mb, buse_pinned_limit_mb, uint, 0644);
@@ -415,7 +415,7 @@ int buse_dev_add(struct buse_dev_params *p, struct buse_dev **out)
 		dev->params.nr_queues = 0;
 		goto out_put;
 	}
-	dev->pinned = buse_pinned_bytes(p);
+	dev->pinned = buse_pinned_bytes(p); /* released with the device */
 	dev->queues = kcalloc(p->nr_queues, sizeof(*dev->queues), GFP_KERNEL);
 	if (!dev->queues) {
 		dev->params.nr_queues = 0;
