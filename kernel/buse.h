@@ -55,8 +55,7 @@ struct buse_cmd {
 	unsigned long held_at;	/* jiffies when parked */
 };
 
-#define BUSE_DIRTY_BITS		10
-#define BUSE_DIRTY_SHIFT	7	/* 64 KiB chunks, in sectors */
+#define BUSE_DIRTY_SHIFT	3	/* 4 KiB chunks, in sectors */
 
 struct buse_queue {
 	struct buse_dev *dev;
@@ -99,6 +98,7 @@ struct buse_queue {
 	u32 rec_apply;		/* oldest unapplied (rec_head..rec_tail) */
 	u64 oldest_unacked;	/* seq of recs[rec_apply], or U64_MAX */
 	bool need_rerun;	/* a write waits for log space */
+	bool rerun_due;		/* ...and completions freed some */
 
 	/* Consumer side of the cq: one SYNC at a time. */
 	struct mutex cq_lock ____cacheline_aligned_in_smp;
@@ -139,7 +139,8 @@ struct buse_dev {
 	unsigned long wb_replayed_at; /* jiffies of the last replay */
 	spinlock_t park_lock;
 	struct list_head parked; /* requests waiting for writes to apply */
-	atomic_t dirty[1 << BUSE_DIRTY_BITS]; /* unapplied writes per chunk */
+	atomic_t *dirty;	/* unapplied writes per chunk (hashed) */
+	unsigned int dirty_bits; /* log2 of dirty's slots */
 
 	struct blk_mq_tag_set tag_set;
 	struct gendisk *disk;
@@ -161,6 +162,8 @@ void buse_blk_exit(void);
 /* buse_wb.c */
 extern bool buse_wb_unordered;
 int buse_wb_init(struct buse_queue *q);
+int buse_wb_dev_init(struct buse_dev *dev);
+void buse_wb_dev_free(struct buse_dev *dev);
 void buse_wb_free(struct buse_queue *q);
 bool buse_wb_queue_rq(struct buse_queue *q, struct request *rq, int op,
 		      u16 flags, blk_status_t *sts);
@@ -171,6 +174,7 @@ bool buse_wb_repark(struct buse_queue *q, struct request *rq);
 void buse_wb_usage(struct buse_dev *dev, struct buse_dev_info *info);
 void buse_wb_release(struct buse_dev *dev);
 u32 buse_wb_abort(struct buse_queue *q, bool lost);
+void buse_wb_kick(struct buse_queue *q, bool async);
 void buse_wb_replay(struct buse_queue *q);
 u64 buse_wb_applied(struct buse_dev *dev);
 bool buse_wb_want_met(struct buse_queue *q);

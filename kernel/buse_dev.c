@@ -360,6 +360,7 @@ static void buse_dev_release(struct kref *ref)
 	for (i = 0; i < dev->params.nr_queues; i++)
 		buse_queue_free(&dev->queues[i]);
 	kfree(dev->queues);
+	buse_wb_dev_free(dev);
 	put_pid(dev->daemon);
 	atomic64_sub(dev->pinned, &buse_pinned_total);
 	kfree(dev);
@@ -427,6 +428,9 @@ int buse_dev_add(struct buse_dev_params *p, struct buse_dev **out)
 		if (ret)
 			goto out_put;
 	}
+	ret = buse_wb_dev_init(dev);
+	if (ret)
+		goto out_put;
 
 	dev->copy_wq = alloc_workqueue("buse-copy", WQ_UNBOUND | WQ_MEM_RECLAIM,
 				       0);

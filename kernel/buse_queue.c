@@ -524,6 +524,7 @@ static long buse_queue_sync(struct buse_queue *q, unsigned long flags)
 	mutex_unlock(&q->cq_lock);
 	if (ret)
 		return ret;
+	buse_wb_kick(q, false);
 	/* Failed after a timeout: this daemon should go. */
 	if (READ_ONCE(q->dead))
 		return -ETIMEDOUT;
@@ -626,6 +627,7 @@ static int buse_queue_release(struct inode *inode, struct file *file)
 	if (!READ_ONCE(q->shutdown))
 		buse_reap(q);
 	mutex_unlock(&q->cq_lock);
+	buse_wb_kick(q, true);
 
 	spin_lock(&q->sq_lock);
 	q->attached = false;
