@@ -125,6 +125,18 @@ start_daemon() {
 	log "started daemon $DAEMON_PID: $* (log $logf)"
 }
 
+# dump_threads PID: where each thread of PID waits (kernel stack) and the
+# device's log state, for a test that found a daemon stuck.
+dump_threads() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		[ -d "$t" ] || continue
+		log "thread ${t##*/} $(cat "$t/comm" 2>/dev/null) in $(cat "$t/wchan" 2>/dev/null):"
+		sed "s/^/[$TEST_NAME]     /" "$t/stack" 2>/dev/null || true
+	done
+	"$BUSE" list --json 2>/dev/null | sed "s/^/[$TEST_NAME]   /" || true
+}
+
 # kill_daemons [PID...]: SIGTERM the given daemons (default: all started with
 # start_daemon), wait up to 5 s, then SIGKILL; reaps them.
 # shellcheck disable=SC2120  # arguments are optional

@@ -18,7 +18,10 @@ for round in 1 2 3; do
 	dd if=/dev/urandom of="$dev" bs=64k count=16 oflag=direct status=none || die "round $round: write"
 	kill -TERM "$pid"
 	for _ in $(seq 150); do alive "$pid" || break; sleep 0.1; done
-	alive "$pid" && die "round $round: the daemon ignored SIGTERM"
+	if alive "$pid"; then
+		dump_threads "$pid"
+		die "round $round: the daemon ignored SIGTERM"
+	fi
 	# Killed by the signal, the daemon would leave the device dead, present.
 	wait_gone "/sys/block/buse$n"
 done
