@@ -62,6 +62,7 @@ struct buse_dev {
 	struct buse_queue **queues;
 
 	struct buse_pool *pool; /* p->workers: runs the callbacks */
+	cpu_set_t cpus;		/* p->cpus, parsed; empty if NULL */
 
 	pthread_mutex_t init_lock;
 	pthread_cond_t init_cond;
@@ -485,18 +486,29 @@ static int serve(struct buse_queue *q)
 	}
 }
 
-/* Best effort: a cpuset may forbid some of the CPUs. */
+/*
+ * On the CPU params.cpus gives this queue, else on the queue's own CPUs.
+ * The latter is best effort: a cpuset may forbid some of them.
+ */
 static void pin_thread(const struct buse_queue *q)
 {
+	int chosen = buse_cpulist_nth(&q->dev->cpus, q->qid);
 	cpu_set_t set;
 	unsigned cpu;
 
 	CPU_ZERO(&set);
-	for (cpu = 0; cpu < BUSE_MAX_CPU_WORDS * 64 && cpu < CPU_SETSIZE; cpu++)
-		if (q->cpu_mask[cpu / 64] >> (cpu % 64) & 1)
-			CPU_SET(cpu, &set);
-	if (CPU_COUNT(&set))
-		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	if (chosen >= 0) {
+		CPU_SET(chosen, &set);
+	} else if (q->dev->p->pin_threads) {
+		for (cpu = 0; cpu < BUSE_MAX_CPU_WORDS * 64 && cpu < CPU_SETSIZE;
+		     cpu++)
+			if (q->cpu_mask[cpu / 64] >> (cpu % 64) & 1)
+				CPU_SET(cpu, &set);
+	}
+	if (CPU_COUNT(&set) &&
+	    pthread_setaffinity_np(pthread_self(), sizeof(set), &set) &&
+	    chosen >= 0)
+		buse_log("queue %u: cannot run on CPU %d\n", q->qid, chosen);
 }
 
 static void init_done(struct buse_dev *d, int err)
@@ -524,8 +536,7 @@ static void *queue_thread(void *arg)
 	 * without recursing into I/O.  Needs CAP_SYS_RESOURCE; best effort.
 	 */
 	(void)prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0);
-	if (d->p->pin_threads)
-		pin_thread(q);
+	pin_thread(q);
 	buse_sched_init(&q->sched, d->p->sched);
 	apply_sched(q);
 	cur_queue = q;
@@ -975,6 +986,27 @@ static void dev_destroy(struct buse_dev *d)
 	pthread_mutex_destroy(&d->init_lock);
 }
 
+/* params.cpus: well formed, and only CPUs this process may run on. */
+static int cpus_check(const char *list, cpu_set_t *set)
+{
+	cpu_set_t allowed, both;
+
+	if (buse_cpulist_parse(list, set)) {
+		buse_log("cpus \"%s\": not a CPU list\n", list);
+		return -EINVAL;
+	}
+	if (sched_getaffinity(0, sizeof(allowed), &allowed))
+		return 0; /* cannot tell: pinning reports what fails */
+	CPU_AND(&both, set, &allowed);
+	if (!CPU_EQUAL(&both, set)) {
+		buse_log("cpus \"%s\": this process may not run on all of "
+			 "them\n",
+			 list);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 BUSE_EXPORT int buse_run(const struct buse_params *p,
 			 const struct buse_ops *ops, void *priv)
 {
@@ -987,6 +1019,8 @@ BUSE_EXPORT int buse_run(const struct buse_params *p,
 	    p->workers > BUSE_MAX_WORKERS)
 		return -EINVAL;
 	memset(&d, 0, sizeof(d));
+	if (p->cpus && cpus_check(p->cpus, &d.cpus))
+		return -EINVAL;
 	d.p = p;
 	d.ops = ops;
 	d.priv = priv;

@@ -4,6 +4,7 @@
 #define BUSE_LIB_INTERNAL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -91,6 +92,14 @@ struct buse_queue {
 	int result;
 	struct buse_queue *grave_next;
 };
+
+/*
+ * params.cpus (cpulist.c): parse "N", "N-M" and comma-separated lists of
+ * them into @set; -EINVAL if malformed, empty or naming CPU_SETSIZE or
+ * more.  buse_cpulist_nth() is the (n mod count)-th CPU of @set, or -1.
+ */
+int buse_cpulist_parse(const char *s, cpu_set_t *set);
+int buse_cpulist_nth(const cpu_set_t *set, unsigned n);
 
 /* Fill the kernel's parameters from the library's; see buse_run(). */
 void buse_make_dev_params(struct buse_dev_params *kp,

@@ -41,6 +41,7 @@ enum add_opt_id {
 	OPT_WRITE_BACK,
 	OPT_LOG_SIZE,
 	OPT_POLL,
+	OPT_CPUS,
 	OPT_SCHED,
 };
 
@@ -85,6 +86,10 @@ static const struct add_opt {
 	{"poll", "USEC", OPT_POLL,
 	 "busy-poll for new requests before sleeping (default 0: off)",
 	 "0 to 1000000 microseconds"},
+	{"cpus", "LIST", OPT_CPUS,
+	 "run the queue threads on these CPUs, one each, round robin; with "
+	 "a large --poll on CPUs that submit no I/O: lowest latency",
+	 "a CPU list such as 1 or 2-3,6"},
 	{"sched", "POLICY", OPT_SCHED,
 	 "queue threads: adaptive (default), latency or throughput",
 	 "adaptive, latency or throughput"},
@@ -284,6 +289,9 @@ static int add_set(const struct add_opt *o, const char *val,
 		break;
 	case OPT_POLL:
 		ret = parse_u32(val, 0, 1000000, &p->poll_us);
+		break;
+	case OPT_CPUS: /* libbuse checks it, against this process's CPUs */
+		p->cpus = val;
 		break;
 	case OPT_SCHED:
 		if (!strcmp(val, "adaptive"))

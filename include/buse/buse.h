@@ -173,6 +173,18 @@ struct buse_params {
 	 * /dev/disk/by-id/buse-NAME (the rule ships with the tool).
 	 */
 	const char *serial;
+	/*
+	 * The CPUs to run the queue threads on, as a list ("1", "2-3,6"), or
+	 * NULL (default): each thread on its queue's CPUs (pin_threads).
+	 * Thread i runs on the i-th CPU of the list, round robin, whatever
+	 * pin_threads says.  With a large poll_us on a CPU that submits no
+	 * I/O this is the low-latency mode: the poller sees a request as soon
+	 * as it is queued and no wake-up is paid on either side, at the cost
+	 * of that CPU, which it keeps busy while requests keep coming (and for
+	 * poll_us after the last).  buse_run() fails with -EINVAL if the list
+	 * is malformed or names a CPU this process may not run on.
+	 */
+	const char *cpus;
 };
 
 #define BUSE_MAX_WORKERS 1024

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * buse_run()'s life cycle: hooks, start, external delete, signals, failures
- * at every step of creation, a queue that dies, pinning.  fake_uninstall()
+ * at every step of creation, a queue that dies, pinning (params.cpus too).  fake_uninstall()
  * checks that every fd was closed and every region unmapped; LeakSanitizer
  * checks the memory.
  */
@@ -526,6 +526,87 @@ static void test_pinning(void **state)
 	assert_true(CPU_EQUAL(&got, &mine));
 }
 
+/* params.cpus: thread i on the i-th CPU of the list, whatever pin_threads. */
+static void cpus_run(const char *list, bool pin, unsigned nr_queues)
+{
+	struct fake_runner r;
+	struct fake_cfg cfg;
+
+	fake_cfg_init(&cfg);
+	cfg.nr_queues = nr_queues;
+	cfg.cpu_mask0 = 1; /* the queues' own CPU: 0 */
+	fake_install(&cfg);
+	params(&r, false);
+	r.params.pin_threads = pin;
+	r.params.cpus = list;
+	fake_run_start(&r);
+	assert_true(fake_wait_state(BUSE_STATE_LIVE));
+	assert_int_equal(fake_delete(fake_dev_id()), 0);
+	assert_int_equal(fake_run_join(&r), 0);
+	fake_uninstall();
+}
+
+static void test_cpus(void **state)
+{
+	cpu_set_t mine;
+
+	sched_getaffinity(0, sizeof(mine), &mine);
+	if (!CPU_ISSET(0, &mine) || !CPU_ISSET(1, &mine))
+		skip();
+	cpus_run("1", false, 2); /* every thread on CPU 1, not on CPU 0 */
+	for (unsigned q = 0; q < 2; q++) {
+		assert_int_equal(CPU_COUNT(&hk.affinity[q]), 1);
+		assert_true(CPU_ISSET(1, &hk.affinity[q]));
+	}
+	cpus_run("0-1", true, 3); /* round robin */
+	assert_true(CPU_ISSET(0, &hk.affinity[0]));
+	assert_true(CPU_ISSET(1, &hk.affinity[1]));
+	assert_true(CPU_ISSET(0, &hk.affinity[2]));
+	for (unsigned q = 0; q < 3; q++)
+		assert_int_equal(CPU_COUNT(&hk.affinity[q]), 1);
+}
+
+static void test_cpus_rejected(void **state)
+{
+	static const char *const bad[] = {
+		"", "a", "1-", "-1", "2-1", "1,,2", "1,", " 1", "0x1",
+		"99999", "1-99999", "1023", /* 1023: not ours to run on */
+	};
+	struct fake_runner r;
+	struct fake_cfg cfg;
+	unsigned i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fake_cfg_init(&cfg);
+		fake_install(&cfg);
+		params(&r, false);
+		r.params.cpus = bad[i];
+		fake_run_start(&r);
+		if (fake_run_join(&r) != -EINVAL)
+			fail_msg("cpus \"%s\" was accepted", bad[i]);
+		fake_uninstall();
+	}
+}
+
+static void test_cpulist_parse(void **state)
+{
+	cpu_set_t set;
+
+	assert_int_equal(buse_cpulist_parse("0,2-4,7", &set), 0);
+	assert_int_equal(CPU_COUNT(&set), 5);
+	assert_true(CPU_ISSET(0, &set) && CPU_ISSET(2, &set) &&
+		    CPU_ISSET(3, &set) && CPU_ISSET(4, &set) &&
+		    CPU_ISSET(7, &set));
+	assert_int_equal(buse_cpulist_nth(&set, 0), 0);
+	assert_int_equal(buse_cpulist_nth(&set, 4), 7);
+	assert_int_equal(buse_cpulist_nth(&set, 5), 0);
+	assert_int_equal(buse_cpulist_parse("5-5", &set), 0);
+	assert_int_equal(buse_cpulist_nth(&set, 3), 5);
+	CPU_ZERO(&set);
+	assert_int_equal(buse_cpulist_nth(&set, 0), -1);
+	assert_int_equal(buse_cpulist_parse(NULL, &set), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -546,6 +627,9 @@ int main(void)
 		cmocka_unit_test_setup(test_cq_full_retried, setup),
 		cmocka_unit_test_setup(test_cq_stuck, setup),
 		cmocka_unit_test_setup(test_pinning, setup),
+		cmocka_unit_test_setup(test_cpus, setup),
+		cmocka_unit_test_setup(test_cpus_rejected, setup),
+		cmocka_unit_test(test_cpulist_parse),
 	};
 
 	alarm(120); /* a hang fails instead of blocking `make unit` */
