@@ -51,6 +51,9 @@ SYSTEMS=(
 	"loop-file|loop|/tmp/bench-loop.img|1|kernel loop device over a tmpfs file (buffered)"
 	"buse-file|buse|file --path /tmp/bench-file.img|1|BUSE file driver over a tmpfs file: io_uring, asynchronous completion"
 	"buse-file-pool|buse|file --path /tmp/bench-file.img --workers 8|1|BUSE file driver over a tmpfs file: blocking pread/pwrite on 8 pool workers (params.workers)"
+	"buse-null-pollcpu|buse|null --poll 1000000 --cpus 1|0|BUSE null, queue threads on CPU 1 busy-polling up to 1 s (params.cpus, poll_us): the latency mode; fio on CPU 0 for randread-4k-qd1-cpu0"
+	"loop-brd|brd|loop|1|kernel loop device, --direct-io=on, over brd (/dev/ram0)"
+	"buse-file-brd|brd|buse file --path /dev/ram0 --direct|1|BUSE file driver, O_DIRECT, over brd (/dev/ram0)"
 	"buse-testdrv-retain|testdrv|--write-back --persist-delay 200 --backing /tmp/bench-retain.img|1|BUSE test driver (RAM), write-back, writes retained and persisted to a file 200 ms later, then released"
 )
 
@@ -64,13 +67,14 @@ EXPERIMENTS=(
 )
 
 # Workloads: name|fio rw|block size|iodepth|jobs ("Q": one per hardware
-# queue, pinned one per CPU; else that many)|label.
+# queue, pinned one per CPU; "N@C": N jobs on CPU C; else that many)|label.
 WORKLOADS=(
 	"randread-4k-qd32|randread|4k|32|Q|4k random read, iodepth 32 per job, one job per queue"
 	"randwrite-4k-qd32|randwrite|4k|32|Q|4k random write, iodepth 32 per job, one job per queue"
 	"read-1m-qd8|read|1m|8|1|1 MiB sequential read, iodepth 8, one job"
 	"write-1m-qd8|write|1m|8|1|1 MiB sequential write, iodepth 8, one job"
 	"randread-4k-qd1|randread|4k|1|1|4k random read, iodepth 1, one job (latency)"
+	"randread-4k-qd1-cpu0|randread|4k|1|1@0|4k random read, iodepth 1, one job on CPU 0 (latency; a poller can run on the other CPU)"
 )
 
 # Queue scaling: this system and workload, with these queue counts.
@@ -308,6 +312,38 @@ teardown_loop() {
 	rm -f /tmp/bench-loop.img
 }
 
+# brd, the kernel's RAM disk, as the backing store of the kernel's loop
+# device (direct I/O) and of BUSE's file driver (O_DIRECT): the comparison
+# issue 13 asks for.  Arguments: "loop", or "buse DRIVER OPTIONS".  loop has
+# one hardware queue; it gets as many fio jobs as BUSE (JOB_QUEUES), so
+# both carry the same load.
+BRD_ROLE=
+setup_brd() {
+	local kib=$(($(numfmt --from=iec "$SIZE") >> 10))
+	modprobe brd rd_nr=1 rd_size="$kib" || return 1
+	wait_blockdev /dev/ram0 10 || return 1
+	BRD_ROLE=${2%% *}
+	if [ "$BRD_ROLE" = loop ]; then
+		modprobe loop 2>/dev/null
+		DEV=$(losetup --find --show --direct-io=on /dev/ram0) || return 1
+		[ "$(cat "/sys/block/${DEV##*/}/loop/dio")" = 1 ] ||
+			{ echo "loop did not take --direct-io=on" >&2; return 1; }
+		ACCEPTED_QUEUES=1 JOB_QUEUES=$1
+		wait_blockdev "$DEV" 10
+	else
+		setup_buse "$1" "${2#buse }"
+	fi
+}
+teardown_brd() {
+	if [ "$BRD_ROLE" = loop ]; then
+		[ -n "$DEV" ] && losetup -d "$DEV"
+	else
+		[ -n "$DEV" ] && "$BUSE" del "$DEV"
+	fi
+	sleep 0.5
+	rmmod brd 2>/dev/null || { sleep 2; rmmod brd; }
+}
+
 # The test driver (tests/drivers/buse-testdrv), for the retained-write rows.
 setup_testdrv() {
 	local q=$1 args=$2
@@ -331,7 +367,8 @@ teardown_testdrv() {
 # fio-json cpu-busy-jiffies cpu-total-jiffies server-ticks elapsed-s
 # system-context-switches server-context-switches.
 run_fio() {
-	local tag=$1 row=$2 jobs=$3
+	local tag=$1 row=$2 jobs=${3%@*} cpu=
+	[[ $3 == *@* ]] && cpu=${3#*@}
 	shift 3
 	local name rw bs qd _jobs _label
 	IFS='|' read -r name rw bs qd _jobs _label <<<"$row"
@@ -342,7 +379,9 @@ run_fio() {
 		--ramp_time="$RAMP" --runtime="$RUNTIME" --norandommap
 		--randrepeat=0 --lat_percentiles=1 --eta=never
 		--output-format=json --output="$json")
-	if [ "$jobs" -gt 1 ]; then
+	if [ -n "$cpu" ]; then
+		opts+=(--cpus_allowed="$cpu")
+	elif [ "$jobs" -gt 1 ]; then
 		opts+=(--cpus_allowed="0-$((NPROC - 1))" --cpus_allowed_policy=split)
 	fi
 	local c0 c1 s0 s1 t0 t1 x0 x1 y0 y1 rc=0
@@ -398,7 +437,7 @@ jobs_for() {
 with_system() {
 	local row=$1 q=$2 store hook
 	IFS='|' read -r SYS_NAME SYS_KIND SYS_ARGS store _ hook <<<"$row"
-	DEV='' SERVER_PID='' ACCEPTED_QUEUES='' ASKED_QUEUES=$q
+	DEV='' SERVER_PID='' ACCEPTED_QUEUES='' JOB_QUEUES='' ASKED_QUEUES=$q
 	say "setting up $SYS_NAME ($SYS_KIND $SYS_ARGS, $q queues)"
 	if ! "setup_$SYS_KIND" "$q" "$SYS_ARGS" >"$WORK/setup.log" 2>&1; then
 		say "$SYS_NAME: setup failed: $(tail -n 5 "$WORK/setup.log" | tr '\n' ' ')"
@@ -449,7 +488,7 @@ for srow in "${RUN_SYSTEMS[@]}"; do
 	printf '%s\tok\t\n' "$SYS_NAME" >>"$RAW/system-status.tsv"
 	[ "$SYS_KIND" = buse ] && cp "$WORK/buse-info.json" "$RAW/$SYS_NAME.info.json"
 	for wrow in "${RUN_WORKLOADS[@]}"; do
-		run_fio "$SYS_NAME.${wrow%%|*}" "$wrow" "$(jobs_for "$wrow" "$ACCEPTED_QUEUES")"
+		run_fio "$SYS_NAME.${wrow%%|*}" "$wrow" "$(jobs_for "$wrow" "${JOB_QUEUES:-$ACCEPTED_QUEUES}")"
 	done
 	without_system
 done

@@ -25,18 +25,46 @@ import sys
 SCHEMA = 1
 REFERENCE = "null_blk"
 
-# Goals for BUSE null (docs/performance.md, "Analysis"):
-# (workload, metric, what it is compared with, factor, "min" or "max").
+# Goals (docs/performance.md): (system, workload, metric, compared with
+# (system, or (system, workload)), factor, "min" or "max").  Round 1 set the
+# first block; issue 13 ("performance, round 2") the rest.
+FOUR_K = ("randread-4k-qd32", "randwrite-4k-qd32")
+LARGE = ("read-1m-qd8", "write-1m-qd8")
+EVERY = FOUR_K + LARGE + ("randread-4k-qd1",)
+
+
+def _head(wl):
+    """The headline metric of a workload, with its goal direction."""
+    if wl.endswith("qd1") or "-qd1-" in wl:
+        return "lat_mean_us", "max"
+    return ("iops" if "-4k-" in wl else "mib_s"), "min"
+
+
+def _same_as(system, other, factor, workloads):
+    """system at least factor × other on each workload's headline metric."""
+    out = []
+    for wl in workloads:
+        key, kind = _head(wl)
+        out.append((system, wl, key, other, factor if kind == "min" else 1 / factor, kind))
+    return out
+
+
 GOALS = [
-    ("randread-4k-qd32", "iops", "null_blk", 0.30, "min"),
-    ("randread-4k-qd32", "iops", "nbd-null", 3.0, "min"),
-    ("randwrite-4k-qd32", "iops", "null_blk", 0.30, "min"),
-    ("randwrite-4k-qd32", "iops", "nbd-null", 3.0, "min"),
-    ("write-1m-qd8", "mib_s", "null_blk", 0.40, "min"),
-    ("write-1m-qd8", "mib_s", "nbd-null", 7.0, "min"),
-    ("randread-4k-qd1", "lat_mean_us", "null_blk", 8.0, "max"),
-]
-GOAL_SYSTEM = "buse-null"
+    ("buse-null", "randread-4k-qd32", "iops", "null_blk", 0.30, "min"),
+    ("buse-null", "randread-4k-qd32", "iops", "nbd-null", 3.0, "min"),
+    ("buse-null", "randwrite-4k-qd32", "iops", "null_blk", 0.30, "min"),
+    ("buse-null", "randwrite-4k-qd32", "iops", "nbd-null", 3.0, "min"),
+    ("buse-null", "write-1m-qd8", "mib_s", "null_blk", 0.40, "min"),
+    ("buse-null", "write-1m-qd8", "mib_s", "nbd-null", 7.0, "min"),
+    # Round 2.
+    ("buse-null", "read-1m-qd8", "mib_s", "null_blk", 0.60, "min"),
+    ("buse-null", "write-1m-qd8", "mib_s", "null_blk", 0.60, "min"),
+    ("buse-null", "randread-4k-qd1", "lat_mean_us", "null_blk", 8.0, "max"),
+    ("buse-null-pollcpu", "randread-4k-qd1-cpu0", "lat_mean_us", "null_blk", 4.0, "max"),
+] + _same_as("buse-ram", "buse-null", 0.8, EVERY) \
+  + _same_as("buse-null-wb", "buse-null", 1.0, EVERY) \
+  + _same_as("buse-ram-wb", "buse-ram", 1.0, EVERY) \
+  + _same_as("buse-file-brd", "loop-brd", 0.8, FOUR_K + LARGE)
 
 METRICS = [
     # key, heading, higher is better
@@ -370,19 +398,18 @@ def render(res, notes):
             w("| %s | %s |" % (sn, " | ".join(cells)))
         w("")
 
-    # Goals.
-    if GOAL_SYSTEM in sysnames:
-        w("Goals for %s:" % GOAL_SYSTEM)
+    # Goals: those whose systems were both in this run.
+    goals = [g for g in GOALS if g[0] in sysnames and g[3] in sysnames]
+    if goals:
+        w("Goals (%s = met):" % "yes")
         w("")
         w("| goal | measured | met |")
         w("|---|--:|:-:|")
-        for wl, key, other, factor, kind in GOALS:
-            e, o = idx.get((GOAL_SYSTEM, wl)), idx.get((other, wl))
-            name = dict((k, h) for k, h, _ in METRICS)[key]
-            if kind == "min":
-                goal = "%s %s ≥ %s× %s" % (wl, name, ("%g" % factor), other)
-            else:
-                goal = "%s %s ≤ %s× %s" % (wl, name, ("%g" % factor), other)
+        names = dict((k, h) for k, h, _ in METRICS)
+        for sysn, wl, key, other, factor, kind in goals:
+            e, o = idx.get((sysn, wl)), idx.get((other, wl))
+            goal = "%s %s %s %s %s× %s" % (sysn, wl, names[key], "≥" if kind == "min" else "≤",
+                                         "%.3g" % factor, other)
             r = ratio(e.get(key), o.get(key)) if e and o else None
             if r is None:
                 w("| %s | not measured | – |" % goal)
