@@ -38,6 +38,8 @@ struct buse_logrec {
 	bool applied;		/* by the daemon (maybe retained) */
 	bool released;		/* record free once it reaches the head */
 	bool applied_before;	/* a dead daemon had applied and retained it */
+	bool copied;		/* its data is in the log (a worker copies it) */
+	bool after;		/* BUSE_SQE_AFTER: waits for earlier writes */
 	u64 seq;
 	sector_t sector;
 	u32 len;
@@ -49,6 +51,7 @@ struct buse_logrec {
 /* Per request: write-back mode parks some requests until writes apply. */
 struct buse_cmd {
 	struct work_struct copy;	/* large writes: copied off the submitter */
+	struct buse_logrec *rec;	/* ...into this log record, or a slot */
 	struct list_head park;
 	bool parked;		/* on dev->parked, under park_lock */
 	u64 need_seq;		/* every logged write up to this must apply */
@@ -96,6 +99,7 @@ struct buse_queue {
 	u32 nr_recs;
 	u32 rec_head, rec_tail;	/* oldest unreleased, next free */
 	u32 rec_apply;		/* oldest unapplied (rec_head..rec_tail) */
+	u32 rec_push;		/* oldest not yet handed to the daemon */
 	u64 oldest_unacked;	/* seq of recs[rec_apply], or U64_MAX */
 	bool need_rerun;	/* a write waits for log space */
 	bool rerun_due;		/* ...and completions freed some */
@@ -190,7 +194,11 @@ enum buse_held buse_wb_timeout(struct buse_dev *dev, struct request *rq);
 void buse_wb_expire_work(struct work_struct *work);
 bool buse_wb_flush_failed(struct buse_dev *dev);
 
+void buse_wb_copied(struct buse_queue *q, struct request *rq,
+		    struct buse_logrec *rec);
+
 /* buse_queue.c */
+bool buse_copy_offloaded(struct request *rq);
 void buse_copy_work(struct work_struct *work);
 blk_status_t buse_queue_dispatch(struct buse_queue *q, struct request *rq);
 void buse_copy_to_buf(struct request *rq, u8 *dst);

@@ -280,10 +280,11 @@ blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
 
 	blk_mq_start_request(rq);
 	if (op == BUSE_OP_WRITE) {
-		if (buse_copy_offload && blk_rq_bytes(rq) >= buse_copy_offload &&
-		    num_online_cpus() > 1) {
-			queue_work(q->dev->copy_wq,
-				   &((struct buse_cmd *)blk_mq_rq_to_pdu(rq))->copy);
+		if (buse_copy_offloaded(rq)) {
+			struct buse_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+			cmd->rec = NULL;
+			queue_work(q->dev->copy_wq, &cmd->copy);
 			return BLK_STS_OK;
 		}
 		buse_copy_to_buf(rq, q->data + (size_t)rq->tag * q->slot_size);
@@ -291,11 +292,18 @@ blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
 	return buse_queue_dispatch(q, rq);
 }
 
+/* A write large enough to be copied by a worker, with a CPU to run it. */
+bool buse_copy_offloaded(struct request *rq)
+{
+	return buse_copy_offload && blk_rq_bytes(rq) >= buse_copy_offload &&
+	       num_online_cpus() > 1;
+}
+
 /*
- * Copy a large write into its slot and hand it to the daemon, from an
- * unbound worker: the submitter goes on submitting while another CPU
- * copies.  The request is started but not armed, so a timeout meanwhile
- * only rearms the timer.
+ * Copy a large write into its slot (or its write-back log record) and hand
+ * it to the daemon, from an unbound worker: the submitter goes on
+ * submitting while another CPU copies.  The request is started but not
+ * armed, so a timeout meanwhile only rearms the timer.
  */
 void buse_copy_work(struct work_struct *work)
 {
@@ -304,6 +312,10 @@ void buse_copy_work(struct work_struct *work)
 	struct buse_queue *q = rq->mq_hctx->driver_data;
 	blk_status_t sts;
 
+	if (cmd->rec) {
+		buse_wb_copied(q, rq, cmd->rec);
+		return;
+	}
 	if (unlikely(READ_ONCE(q->dead))) {
 		blk_mq_end_request(rq, BLK_STS_IOERR);
 		return;

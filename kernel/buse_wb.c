@@ -269,6 +269,8 @@ static struct buse_logrec *buse_wb_rec(struct buse_queue *q, u32 i)
 	return &q->recs[i & (q->nr_recs - 1)];
 }
 
+static void buse_wb_retire(struct buse_queue *q);
+
 static void buse_wb_update_oldest(struct buse_queue *q)
 {
 	lockdep_assert_held(&q->sq_lock);
@@ -306,6 +308,8 @@ static struct buse_logrec *buse_wb_alloc(struct buse_queue *q, u32 len)
 	rec->applied = false;
 	rec->released = false;
 	rec->applied_before = false;
+	rec->copied = false;
+	rec->after = false;
 	return rec;
 }
 
@@ -322,13 +326,88 @@ static void buse_wb_push(struct buse_queue *q, struct buse_logrec *rec,
 		      rec->cookie, q->log_off + rec->off, rec->seq);
 }
 
-/* Log a write and complete it. */
+/*
+ * Hand the daemon every record copied in, oldest first, up to the first
+ * one a worker is still copying.  In record order, so that within a queue
+ * the daemon sees logged writes in seq order, as when every copy was
+ * inline: libbuse keeps the writes that must wait in one FIFO.
+ */
+static void buse_wb_push_copied(struct buse_queue *q)
+{
+	lockdep_assert_held(&q->sq_lock);
+	while (q->rec_push != q->rec_tail) {
+		struct buse_logrec *rec = buse_wb_rec(q, q->rec_push);
+
+		if (!rec->copied)
+			break;
+		rec->stamp = jiffies;
+		buse_wb_push(q, rec, rec->after ? BUSE_SQE_AFTER : 0);
+		q->rec_push++;
+	}
+}
+
+/*
+ * The copy worker put @rq's data into @rec: hand it on and complete the
+ * write.  If the queue failed or is going away meanwhile, the records
+ * copied but not handed on (this one and those behind it in the queue's
+ * order, whose writes completed already) are dropped: this write fails,
+ * and the others count as lost, as buse_wb_abort() counts the handed-out
+ * records it drops.
+ */
+void buse_wb_copied(struct buse_queue *q, struct request *rq,
+		    struct buse_logrec *rec)
+{
+	struct buse_dev *dev = q->dev;
+	u32 i, lost = 0;
+	bool drop;
+
+	buse_copy_to_buf(rq, q->log + rec->off);
+	spin_lock(&q->sq_lock);
+	rec->copied = true;
+	drop = q->dead || q->shutdown;
+	if (!drop) {
+		buse_wb_push_copied(q);
+		spin_unlock(&q->sq_lock);
+		if (wq_has_sleeper(&q->wait))
+			wake_up(&q->wait);
+		blk_mq_end_request(rq, BLK_STS_OK);
+		return;
+	}
+	for (i = q->rec_push; i != q->rec_tail; i++) {
+		struct buse_logrec *r = buse_wb_rec(q, i);
+
+		if (!r->copied || r->released)
+			continue;
+		r->applied = true;
+		r->released = true;
+		buse_wb_unmark(dev, r->sector, r->len);
+		if (r != rec)
+			lost++;
+	}
+	buse_wb_retire(q);
+	spin_unlock(&q->sq_lock);
+	if (lost) {
+		buse_wb_lost(dev);
+		atomic_add(lost, &dev->wb_lost);
+		pr_warn("buse%u: queue %u: %u logged writes lost\n", dev->id,
+			q->qid, lost);
+	}
+	buse_wb_release(dev);
+	blk_mq_end_request(rq, BLK_STS_IOERR);
+}
+
+/*
+ * Log a write and complete it.  A large one is copied into the log by a
+ * worker (buse_copy_offloaded()), as write-through does into its slot: the
+ * log space and the seq are taken here, in order, and the write completes
+ * once copied.
+ */
 static blk_status_t buse_wb_log(struct buse_queue *q, struct request *rq)
 {
 	struct buse_dev *dev = q->dev;
 	u32 len = blk_rq_bytes(rq);
 	struct buse_logrec *rec;
-	bool after;
+	bool offload;
 
 	if (len > q->log_size)
 		return BLK_STS_IOERR;
@@ -354,8 +433,12 @@ static blk_status_t buse_wb_log(struct buse_queue *q, struct request *rq)
 		return BLK_STS_RESOURCE;
 	}
 	blk_mq_start_request(rq);
+	offload = buse_copy_offloaded(rq);
 	/* Under the lock, so records, bytes and seqs stay in one order. */
-	buse_copy_to_buf(rq, q->log + rec->off);
+	if (!offload) {
+		buse_copy_to_buf(rq, q->log + rec->off);
+		rec->copied = true;
+	}
 	/*
 	 * Cover the seq about to be taken before taking it, for
 	 * buse_wb_applied(); atomic64_inc_return() orders the two.
@@ -368,11 +451,18 @@ static blk_status_t buse_wb_log(struct buse_queue *q, struct request *rq)
 	rec->stamp = jiffies;
 	q->rec_tail++;
 	buse_wb_update_oldest(q);
-	after = buse_wb_mark(dev, rec->sector, len) && !buse_wb_unordered;
+	rec->after = buse_wb_mark(dev, rec->sector, len) && !buse_wb_unordered;
 	/* An orphaned queue keeps logging: the next daemon gets it. */
-	buse_wb_push(q, rec, after ? BUSE_SQE_AFTER : 0);
+	buse_wb_push_copied(q);
 	spin_unlock(&q->sq_lock);
 
+	if (offload) {
+		struct buse_cmd *cmd = buse_cmd(rq);
+
+		cmd->rec = rec;
+		queue_work(dev->copy_wq, &cmd->copy);
+		return BLK_STS_OK;
+	}
 	if (wq_has_sleeper(&q->wait))
 		wake_up(&q->wait);
 	blk_mq_end_request(rq, BLK_STS_OK);
