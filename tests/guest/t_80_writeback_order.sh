@@ -6,7 +6,8 @@
 # completed write (read after write) and, after a flush, every block the
 # last write (write after write).  The same run with the ordering switched
 # off (the test-only wb_unordered module parameter) must report violations:
-# proof that the test can fail.
+# proof that the test can fail.  Once more with every write copied into the
+# log by a worker, as large writes are.
 . "$(dirname "$0")/lib.sh"
 load_module
 STRESS=$REPO/build/tests/buse-wbstress
@@ -28,6 +29,16 @@ run_stress() { # LABEL: prints the result line, returns the tool's status
 
 [ "$(cat $knob)" = N ] || reload
 run_stress ordered || die "ordering violated with the ordering on (status $?)"
+
+# Every write copied into the log by a worker (the path of large writes),
+# so copies finish out of order: the daemon must still see them in order.
+offload=/sys/module/buse/parameters/copy_offload_bytes
+def_offload=$(cat $offload)
+echo 4096 >$offload || die "set copy_offload_bytes"
+rc=0
+run_stress offloaded || rc=$?
+echo "$def_offload" >$offload
+[ $rc = 0 ] || die "ordering violated with every copy offloaded (status $rc)"
 
 reload wb_unordered=1
 rc=0
