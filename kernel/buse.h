@@ -52,6 +52,7 @@ struct buse_logrec {
 struct buse_cmd {
 	struct work_struct copy;	/* large writes: copied off the submitter */
 	struct buse_logrec *rec;	/* ...into this log record, or a slot */
+	bool read;			/* large reads: copied out by a worker */
 	struct list_head park;
 	bool parked;		/* on dev->parked, under park_lock */
 	u64 need_seq;		/* every logged write up to this must apply */

@@ -23,7 +23,7 @@
 static unsigned int buse_copy_offload = 262144;
 module_param_named(copy_offload_bytes, buse_copy_offload, uint, 0644);
 MODULE_PARM_DESC(copy_offload_bytes,
-		 "writes of at least this many bytes are copied into the shared region by a worker on any CPU, not by the submitter (0: never)");
+		 "reads and writes of at least this many bytes are copied between the bio and the shared region by a worker on any CPU, not by the submitter or the queue thread (0: never)");
 
 unsigned long buse_key(u32 cookie)
 {
@@ -284,6 +284,7 @@ blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
 			struct buse_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
 			cmd->rec = NULL;
+			cmd->read = false;
 			queue_work(q->dev->copy_wq, &cmd->copy);
 			return BLK_STS_OK;
 		}
@@ -292,18 +293,24 @@ blk_status_t buse_queue_rq(struct blk_mq_hw_ctx *hctx,
 	return buse_queue_dispatch(q, rq);
 }
 
-/* A write large enough to be copied by a worker, with a CPU to run it. */
+/* A read or write large enough to be copied by a worker, with a CPU to spare. */
 bool buse_copy_offloaded(struct request *rq)
 {
 	return buse_copy_offload && blk_rq_bytes(rq) >= buse_copy_offload &&
 	       num_online_cpus() > 1;
 }
 
+static void buse_copy_from_slot(struct request *rq, const u8 *src);
+
 /*
  * Copy a large write into its slot (or its write-back log record) and hand
  * it to the daemon, from an unbound worker: the submitter goes on
  * submitting while another CPU copies.  The request is started but not
- * armed, so a timeout meanwhile only rearms the timer.
+ * armed, so a timeout meanwhile only rearms the timer.  Or copy a large
+ * read's data out of its slot and end it: the daemon completed it, its
+ * slot was claimed, and the tag is not reissued before the request ends,
+ * so the slot holds still (but for a daemon that scribbles on it, which
+ * only garbles its own device's data, as it could anyway).
  */
 void buse_copy_work(struct work_struct *work)
 {
@@ -312,6 +319,11 @@ void buse_copy_work(struct work_struct *work)
 	struct buse_queue *q = rq->mq_hctx->driver_data;
 	blk_status_t sts;
 
+	if (cmd->read) {
+		buse_copy_from_slot(rq, q->data + (size_t)rq->tag * q->slot_size);
+		blk_mq_end_request(rq, BLK_STS_OK);
+		return;
+	}
 	if (cmd->rec) {
 		buse_wb_copied(q, rq, cmd->rec);
 		return;
@@ -364,9 +376,18 @@ static bool buse_complete_cqe(struct buse_queue *q, const struct buse_cqe *cqe)
 	if (sts == BLK_STS_OK && req_op(rq) == REQ_OP_FLUSH &&
 	    buse_wb_flush_failed(q->dev))
 		sts = BLK_STS_IOERR;
-	if (sts == BLK_STS_OK && req_op(rq) == REQ_OP_READ)
+	if (sts == BLK_STS_OK && req_op(rq) == REQ_OP_READ) {
+		/* Large reads: copied out on a worker, off the queue thread. */
+		if (buse_copy_offloaded(rq)) {
+			struct buse_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+			cmd->read = true;
+			queue_work(q->dev->copy_wq, &cmd->copy);
+			return true;
+		}
 		buse_copy_from_slot(rq, q->data +
 				    (size_t)cqe->tag * q->slot_size);
+	}
 	blk_mq_end_request(rq, sts);
 	return true;
 }

@@ -460,6 +460,7 @@ static blk_status_t buse_wb_log(struct buse_queue *q, struct request *rq)
 		struct buse_cmd *cmd = buse_cmd(rq);
 
 		cmd->rec = rec;
+		cmd->read = false;
 		queue_work(dev->copy_wq, &cmd->copy);
 		return BLK_STS_OK;
 	}
