@@ -493,40 +493,10 @@ static void test_cq_stuck(void **state)
 	fake_uninstall();
 }
 
-static void pin_run(bool pin, cpu_set_t *got)
-{
-	struct fake_runner r;
-	struct fake_cfg cfg;
-
-	fake_cfg_init(&cfg);
-	cfg.nr_queues = 1;
-	cfg.cpu_mask0 = 1; /* CPU 0 */
-	fake_install(&cfg);
-	params(&r, false);
-	r.params.pin_threads = pin;
-	fake_run_start(&r);
-	assert_true(fake_wait_state(BUSE_STATE_LIVE));
-	assert_int_equal(fake_delete(fake_dev_id()), 0);
-	assert_int_equal(fake_run_join(&r), 0);
-	fake_uninstall();
-	*got = hk.affinity[0];
-}
-
-static void test_pinning(void **state)
-{
-	cpu_set_t got, mine;
-
-	sched_getaffinity(0, sizeof(mine), &mine);
-	if (!CPU_ISSET(0, &mine))
-		skip();
-	pin_run(true, &got);
-	assert_int_equal(CPU_COUNT(&got), 1);
-	assert_true(CPU_ISSET(0, &got));
-	pin_run(false, &got);
-	assert_true(CPU_EQUAL(&got, &mine));
-}
-
-/* params.cpus: thread i on the i-th CPU of the list, whatever pin_threads. */
+/*
+ * Queues whose own CPU is 0, with params.cpus @list: thread i runs on the
+ * i-th CPU of the list, whatever @pin (pin_threads) says.
+ */
 static void cpus_run(const char *list, bool pin, unsigned nr_queues)
 {
 	struct fake_runner r;
@@ -544,6 +514,27 @@ static void cpus_run(const char *list, bool pin, unsigned nr_queues)
 	assert_int_equal(fake_delete(fake_dev_id()), 0);
 	assert_int_equal(fake_run_join(&r), 0);
 	fake_uninstall();
+}
+
+/* One queue whose own CPU is 0: where did its thread run? */
+static void pin_run(bool pin, cpu_set_t *got)
+{
+	cpus_run(NULL, pin, 1);
+	*got = hk.affinity[0];
+}
+
+static void test_pinning(void **state)
+{
+	cpu_set_t got, mine;
+
+	sched_getaffinity(0, sizeof(mine), &mine);
+	if (!CPU_ISSET(0, &mine))
+		skip();
+	pin_run(true, &got);
+	assert_int_equal(CPU_COUNT(&got), 1);
+	assert_true(CPU_ISSET(0, &got));
+	pin_run(false, &got);
+	assert_true(CPU_EQUAL(&got, &mine));
 }
 
 static void test_cpus(void **state)
