@@ -70,12 +70,13 @@ int buse_wb_init(struct buse_queue *q)
 	 * A record per 4 KiB of log: retained records stay until the driver
 	 * releases them (BS3: until their object is stored), so the number
 	 * of records, not only the log's bytes, bounds small writes in
-	 * flight.  BUSE_MAX_DEPTH is what libbuse accepts.
+	 * flight: a log of 128 MiB holds 32k of them, enough for 4 KiB
+	 * writes retained for 200 ms at 160k writes/s.
 	 */
 	q->nr_recs = max_t(u32, BUSE_MIN_LOG_RECS,
 			   roundup_pow_of_two(p->queue_depth));
 	q->nr_recs = max_t(u32, q->nr_recs,
-			   min_t(u64, BUSE_MAX_DEPTH,
+			   min_t(u64, BUSE_MAX_LOG_RECS,
 				 roundup_pow_of_two(p->log_bytes / SZ_4K)));
 	q->log_size = p->log_bytes;
 	q->recs = kvcalloc(q->nr_recs, sizeof(*q->recs), GFP_KERNEL);

@@ -25,7 +25,7 @@ int buse_ring_init(struct buse_ring *r, void *region,
 	memset(r, 0, sizeof(*r));
 	if (!region || !a->region_size || !is_pow2(a->sq_entries) ||
 	    !is_pow2(a->cq_entries) || !a->depth || a->depth > BUSE_MAX_DEPTH ||
-	    a->log_recs > BUSE_MAX_DEPTH ||
+	    a->log_recs > BUSE_MAX_LOG_RECS ||
 	    a->cq_entries < a->depth + a->log_recs)
 		return -EPROTO;
 	if (a->sq_off % _Alignof(struct buse_sqe) ||

@@ -65,6 +65,26 @@ static void test_init_good_layout(void **state)
 	free(l.region);
 }
 
+/*
+ * A large write-back log has more records than BUSE_MAX_DEPTH tags: they
+ * are accepted up to BUSE_MAX_LOG_RECS, the most buse.ko hands out.
+ */
+static void test_init_log_recs_limit(void **state)
+{
+	struct buse_ring r;
+	struct layout l;
+
+	layout_make(&l, 8, 8, 1U << 19, 0);
+	l.a.log_recs = BUSE_MAX_DEPTH * 8;
+	assert_int_equal(buse_ring_init(&r, l.region, &l.a), 0);
+	assert_int_equal(r.depth, 8 + BUSE_MAX_DEPTH * 8);
+	l.a.log_recs = BUSE_MAX_LOG_RECS;
+	assert_int_equal(buse_ring_init(&r, l.region, &l.a), 0);
+	l.a.log_recs = BUSE_MAX_LOG_RECS + 1;
+	assert_int_equal(buse_ring_init(&r, l.region, &l.a), -EPROTO);
+	free(l.region);
+}
+
 static void test_init_rejects_bad_layouts(void **state)
 {
 	struct buse_ring r;
@@ -299,6 +319,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init_good_layout),
+		cmocka_unit_test(test_init_log_recs_limit),
 		cmocka_unit_test(test_init_rejects_bad_layouts),
 		cmocka_unit_test(test_sq_wraparound),
 		cmocka_unit_test(test_sq_count_rejects_impossible_tail),

@@ -75,6 +75,8 @@
 #define BUSE_DEF_RECOVERY_MS	30000
 #define BUSE_DEF_LOG_BYTES	(16U << 20) /* write-back log, per queue */
 #define BUSE_MAX_LOG_BYTES	(1U << 30)
+/* Write-back log records (tags) per queue: one per 4 KiB of the largest log */
+#define BUSE_MAX_LOG_RECS	(BUSE_MAX_LOG_BYTES / 4096)
 
 /*
  * Device parameters.  BUSE_CTL_ADD reads them, validates them, fills in the
