@@ -78,6 +78,9 @@ static const char *const counter_names[NR_COUNTERS] = {
 	"errors",     "replayed_applied", "max_slow_writes",
 };
 
+/* Retained writes persisted, then released, together. */
+#define PERSIST_BATCH 256
+
 /* A retained write waiting to be persisted. */
 struct pending {
 	struct pending *next;
@@ -107,6 +110,7 @@ struct testdrv {
 	pthread_cond_t pcond;
 	struct pending *phead, **ptail;
 	uint64_t pending; /* queued, not yet persisted and released */
+	bool persisting;  /* a batch is being persisted outside plock */
 	struct range fail[MAX_FAIL];
 	unsigned nr_fail;
 	struct range stall[MAX_FAIL]; /* never completed: for timeouts */
@@ -266,6 +270,55 @@ static void persist_one(struct testdrv *t, struct pending *p)
 	free(p);
 }
 
+static bool is_due(const struct pending *p, const struct timespec *now)
+{
+	return now->tv_sec > p->due.tv_sec ||
+	       (now->tv_sec == p->due.tv_sec && now->tv_nsec >= p->due.tv_nsec);
+}
+
+/*
+ * Persist and release, oldest first, a batch taken off the queue with
+ * t->persisting set (so a flush waits for it rather than persisting newer
+ * writes first).  Outside the lock, so writers keep queueing; the releases
+ * go to the kernel together at buse_batch_end().
+ */
+static void persist_batch(struct testdrv *t, struct pending *p, unsigned n)
+{
+	pthread_mutex_unlock(&t->plock);
+	buse_batch_begin();
+	while (p) {
+		struct pending *next = p->next;
+
+		persist_one(t, p);
+		p = next;
+	}
+	buse_batch_end();
+	pthread_mutex_lock(&t->plock);
+	t->pending -= n;
+	t->persisting = false;
+	pthread_cond_broadcast(&t->pcond);
+}
+
+/* Take every due write (at most @max) off the queue; their count in @n. */
+static struct pending *take_due(struct testdrv *t, const struct timespec *now,
+				unsigned max, unsigned *n)
+{
+	struct pending *first = t->phead, **end = &t->phead;
+
+	*n = 0;
+	while (*end && *n < max && (!now || is_due(*end, now))) {
+		end = &(*end)->next;
+		(*n)++;
+	}
+	t->phead = *end;
+	if (!t->phead)
+		t->ptail = &t->phead;
+	*end = NULL;
+	if (*n)
+		t->persisting = true;
+	return *n ? first : NULL;
+}
+
 /* Persist every retained write once its delay is up, oldest first. */
 static void *persister(void *arg)
 {
@@ -274,25 +327,21 @@ static void *persister(void *arg)
 
 	pthread_mutex_lock(&t->plock);
 	for (;;) {
-		struct pending *p = t->phead;
+		struct pending *batch;
+		unsigned n;
 
-		if (!p) {
+		if (!t->phead || t->persisting) {
 			pthread_cond_wait(&t->pcond, &t->plock);
 			continue;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec < p->due.tv_sec ||
-		    (now.tv_sec == p->due.tv_sec &&
-		     now.tv_nsec < p->due.tv_nsec)) {
-			pthread_cond_timedwait(&t->pcond, &t->plock, &p->due);
+		batch = take_due(t, &now, PERSIST_BATCH, &n);
+		if (!batch) {
+			pthread_cond_timedwait(&t->pcond, &t->plock,
+					       &t->phead->due);
 			continue;
 		}
-		t->phead = p->next;
-		if (!t->phead)
-			t->ptail = &t->phead;
-		persist_one(t, p);
-		t->pending--;
-		pthread_cond_broadcast(&t->pcond);
+		persist_batch(t, batch, n);
 	}
 	return NULL;
 }
@@ -318,10 +367,15 @@ static bool retain(struct testdrv *t, struct buse_req *req, const void *buf,
 		p->due.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&t->plock);
+	/*
+	 * Only an empty queue leaves the persister waiting with no deadline;
+	 * else it sleeps until the head is due, which is before this write.
+	 */
+	if (!t->phead)
+		pthread_cond_broadcast(&t->pcond);
 	*t->ptail = p;
 	t->ptail = &p->next;
 	t->pending++;
-	pthread_cond_broadcast(&t->pcond);
 	pthread_mutex_unlock(&t->plock);
 	return true;
 }
@@ -377,14 +431,17 @@ static int td_flush(void *priv, struct buse_req *req)
 	/* Everything applied before the flush must be durable now. */
 	if (t->backing_fd >= 0) {
 		pthread_mutex_lock(&t->plock);
-		while (t->phead) {
-			struct pending *p = t->phead;
+		for (;;) {
+			struct pending *batch;
+			unsigned n;
 
-			t->phead = p->next;
-			if (!t->phead)
-				t->ptail = &t->phead;
-			persist_one(t, p);
-			t->pending--;
+			/* The persister's batch is older than the queue. */
+			while (t->persisting)
+				pthread_cond_wait(&t->pcond, &t->plock);
+			batch = take_due(t, NULL, PERSIST_BATCH, &n);
+			if (!batch)
+				break;
+			persist_batch(t, batch, n);
 		}
 		pthread_mutex_unlock(&t->plock);
 	}
