@@ -310,13 +310,14 @@ static struct pending *take_due(struct testdrv *t, const struct timespec *now,
 		end = &(*end)->next;
 		(*n)++;
 	}
+	if (!*n)
+		return NULL;
 	t->phead = *end;
 	if (!t->phead)
 		t->ptail = &t->phead;
 	*end = NULL;
-	if (*n)
-		t->persisting = true;
-	return *n ? first : NULL;
+	t->persisting = true;
+	return first;
 }
 
 /* Persist every retained write once its delay is up, oldest first. */
