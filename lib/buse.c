@@ -790,7 +790,12 @@ static int dev_create(struct buse_dev *d, const sigset_t *sigs)
 	if (d->efd < 0)
 		return -errno;
 	if (d->p->handle_signals) {
-		d->sfd = signalfd(-1, sigs, SFD_CLOEXEC);
+		/*
+		 * Non-blocking: poll() may see a signal pending that a driver
+		 * thread with it unblocked then takes (sig_handler), and a
+		 * blocking read would wait for the next one forever.
+		 */
+		d->sfd = signalfd(-1, sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 		if (d->sfd < 0)
 			return -errno;
 	}
