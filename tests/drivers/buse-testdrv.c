@@ -16,11 +16,15 @@
  *
  * --persist-delay MS --backing FILE: a driver that stores data "remotely":
  * every logged write is applied to the RAM image at once and retained
- * (BUSE_RETAIN); a persister thread writes it into FILE MS milliseconds
- * later, in the order the writes were applied (so overlapping writes reach
- * FILE in seq order), and only then releases it.  FILE is read into RAM at
- * start, so a recovered daemon starts from what was persisted; the kernel
- * hands it the unreleased rest.  A flush persists everything applied.
+ * (BUSE_RETAIN); a persister thread writes its range of the RAM image into
+ * FILE MS milliseconds later, in the order the writes were applied, and only
+ * then releases it.  What reaches FILE is the range as it is then, this
+ * write or a newer one applied on top: never older data than the write
+ * released, and anything newer is itself retained and is persisted again
+ * (or handed to the next daemon) later, so no per-write copy is needed.
+ * FILE is read into RAM at start, so a recovered daemon starts from what
+ * was persisted; the kernel hands it the unreleased rest.  A flush persists
+ * everything applied.
  *
  * --recover ID takes over the orphaned recoverable device ID (its geometry
  * comes from the kernel; --size must still be at least the device's).
@@ -88,7 +92,6 @@ struct pending {
 	uint64_t off;
 	uint32_t len;
 	struct timespec due;
-	char data[];
 };
 
 /* A stalled request, completed by SIGUSR1. */
@@ -263,7 +266,7 @@ static int td_read(void *priv, struct buse_req *req, void *buf, uint32_t len,
 
 static void persist_one(struct testdrv *t, struct pending *p)
 {
-	if (pwrite(t->backing_fd, p->data, p->len, (off_t)p->off) !=
+	if (pwrite(t->backing_fd, t->mem + p->off, p->len, (off_t)p->off) !=
 	    (ssize_t)p->len)
 		fprintf(stderr, "testdrv: persist: %s\n", strerror(errno));
 	buse_release(p->req);
@@ -348,10 +351,10 @@ static void *persister(void *arg)
 }
 
 /* Queue an applied write for persisting; false if out of memory. */
-static bool retain(struct testdrv *t, struct buse_req *req, const void *buf,
-		   uint32_t len, uint64_t off)
+static bool retain(struct testdrv *t, struct buse_req *req, uint32_t len,
+		   uint64_t off)
 {
-	struct pending *p = malloc(sizeof(*p) + len);
+	struct pending *p = malloc(sizeof(*p));
 
 	if (!p)
 		return false;
@@ -359,7 +362,6 @@ static bool retain(struct testdrv *t, struct buse_req *req, const void *buf,
 	p->req = req;
 	p->off = off;
 	p->len = len;
-	memcpy(p->data, buf, len);
 	clock_gettime(CLOCK_MONOTONIC, &p->due);
 	p->due.tv_sec += t->persist_ms / 1000;
 	p->due.tv_nsec += (long)(t->persist_ms % 1000) * 1000000;
@@ -420,7 +422,7 @@ static int td_write(void *priv, struct buse_req *req, const void *buf,
 		}
 		if (buse_req_flags(req) & BUSE_REQ_APPLIED_BEFORE)
 			count(t, REPLAYED_APPLIED, false);
-		return retain(t, req, buf, len, off) ? BUSE_RETAIN : -ENOMEM;
+		return retain(t, req, len, off) ? BUSE_RETAIN : -ENOMEM;
 	}
 	return 0;
 }
