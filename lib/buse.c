@@ -318,11 +318,13 @@ static void run(struct buse_queue *q, const struct buse_sqe *sqe)
 						false, __ATOMIC_ACQ_REL,
 						__ATOMIC_ACQUIRE))
 			return;
-		/* buse_complete() already ran (REQ_EARLY), or only
-		 * buse_complete_applied() (REQ_EARLY_APPLIED). */
+		/* buse_complete() already ran (REQ_EARLY), only
+		 * buse_complete_applied() (REQ_EARLY_APPLIED), or only
+		 * buse_release() (REQ_EARLY_RELEASED). */
 		__atomic_store_n(&req->state,
-				 s == REQ_EARLY_APPLIED ? REQ_RETAINED :
-							  REQ_IDLE,
+				 s == REQ_EARLY_APPLIED	 ? REQ_RETAINED :
+				 s == REQ_EARLY_RELEASED ? REQ_ASYNC_RELEASED :
+							   REQ_IDLE,
 				 __ATOMIC_RELEASE);
 		return;
 	}
@@ -330,24 +332,32 @@ static void run(struct buse_queue *q, const struct buse_sqe *sqe)
 	if (ret == BUSE_RETAIN && !req->logged)
 		ret = 0;
 	if (ret == BUSE_RETAIN) {
-		if (!__atomic_compare_exchange_n(&req->state, &s, REQ_RETAINED,
-						 false, __ATOMIC_ACQ_REL,
-						 __ATOMIC_ACQUIRE)) {
+		if (__atomic_compare_exchange_n(&req->state, &s, REQ_RETAINED,
+						false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+			local_push(q, req->tag, req->cookie, 0,
+				   BUSE_CQE_RETAIN);
+			return;
+		}
+		if (s != REQ_EARLY_RELEASED) {
 			buse_log("queue %u: tag %u completed while retained\n",
 				 q->qid, req->tag);
 			__atomic_store_n(&req->state, REQ_IDLE,
 					 __ATOMIC_RELEASE);
 			return;
 		}
-		local_push(q, req->tag, req->cookie, 0, BUSE_CQE_RETAIN);
-		return;
+		/* Durable already: applied and released at once, below. */
+		ret = 0;
 	}
 	if (!__atomic_compare_exchange_n(&req->state, &s, REQ_IDLE, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		buse_log("queue %u: tag %u completed twice\n", q->qid,
-			 req->tag);
 		__atomic_store_n(&req->state, REQ_IDLE, __ATOMIC_RELEASE);
-		return;
+		/* Released, then a plain status: that status ends it. */
+		if (s != REQ_EARLY_RELEASED) {
+			buse_log("queue %u: tag %u completed twice\n", q->qid,
+				 req->tag);
+			return;
+		}
 	}
 	local_push(q, req->tag, req->cookie, buse_status_clamp(ret), 0);
 }
@@ -1119,9 +1129,9 @@ BUSE_EXPORT void buse_complete(struct buse_req *req, int status)
 		return;
 	s = __atomic_load_n(&req->state, __ATOMIC_ACQUIRE);
 	do {
-		if (s == REQ_ASYNC)
+		if (s == REQ_ASYNC || s == REQ_ASYNC_RELEASED)
 			next = REQ_IDLE;
-		else if (s == REQ_BUSY)
+		else if (s == REQ_BUSY || s == REQ_EARLY_RELEASED)
 			next = REQ_EARLY; /* its callback has not returned */
 		else
 			goto not_in_flight;
@@ -1153,12 +1163,20 @@ BUSE_EXPORT void buse_complete_applied(struct buse_req *req)
 			next = REQ_RETAINED;
 		else if (s == REQ_BUSY)
 			next = REQ_EARLY_APPLIED;
+		else if (s == REQ_ASYNC_RELEASED)
+			next = REQ_IDLE;
+		else if (s == REQ_EARLY_RELEASED)
+			next = REQ_EARLY; /* its callback has not returned */
 		else
 			goto not_in_flight;
 	} while (!__atomic_compare_exchange_n(&req->state, &s, next, false,
 					      __ATOMIC_ACQ_REL,
 					      __ATOMIC_ACQUIRE));
-	post_cqe(req, 0, BUSE_CQE_RETAIN, false);
+	/* Released already: applying it ends it. */
+	if (next == REQ_IDLE || next == REQ_EARLY)
+		post_cqe(req, 0, 0, true);
+	else
+		post_cqe(req, 0, BUSE_CQE_RETAIN, false);
 	return;
 
 not_in_flight:
@@ -1179,12 +1197,18 @@ BUSE_EXPORT void buse_release(struct buse_req *req)
 			next = REQ_IDLE;
 		else if (s == REQ_EARLY_APPLIED)
 			next = REQ_EARLY; /* its callback has not returned */
+		else if (s == REQ_BUSY)
+			next = REQ_EARLY_RELEASED; /* nor applied it yet */
+		else if (s == REQ_ASYNC)
+			next = REQ_ASYNC_RELEASED; /* pool worker, async */
 		else
 			goto not_retained;
 	} while (!__atomic_compare_exchange_n(&req->state, &s, next, false,
 					      __ATOMIC_ACQ_REL,
 					      __ATOMIC_ACQUIRE));
-	post_cqe(req, 0, 0, true);
+	/* Not applied yet: applying it will post the one completion. */
+	if (next == REQ_IDLE || next == REQ_EARLY)
+		post_cqe(req, 0, 0, true);
 	return;
 
 not_retained:

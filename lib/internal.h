@@ -29,6 +29,15 @@ enum {
 	REQ_EARLY, /* buse_complete ran before the callback returned */
 	REQ_RETAINED,	   /* write-back: applied, waiting for buse_release */
 	REQ_EARLY_APPLIED, /* buse_complete_applied before the callback returned */
+	/*
+	 * buse_release() before the write was applied: the driver handed the
+	 * request to a thread that made it durable before the write callback
+	 * returned BUSE_RETAIN (EARLY_RELEASED), or before a pool worker's
+	 * callback returned or buse_complete_applied() ran (ASYNC_RELEASED).
+	 * Applying it then releases it too: one plain completion.
+	 */
+	REQ_EARLY_RELEASED,
+	REQ_ASYNC_RELEASED,
 };
 
 struct buse_queue;

@@ -279,7 +279,9 @@ unsigned buse_req_queue(const struct buse_req *req);
  *     thread (batched by buse_batch_begin/end like buse_complete()).  The
  *     req handle stays valid until then.  buse_complete(req, 0) of an async
  *     write is apply and release at once (what drivers that do not retain
- *     do).
+ *     do).  The release may come first: a thread the write was handed to
+ *     may make it durable before the callback has returned BUSE_RETAIN (or
+ *     before buse_complete_applied()); applying it then also releases it.
  *
  * If the daemon dies, a recoverable device hands every unreleased write to
  * the next daemon, in seq order, with buse_req_flags() BUSE_REQ_REPLAYED and,

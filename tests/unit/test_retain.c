@@ -21,17 +21,19 @@
 #include <buse/fake.h>
 #include "internal.h"
 
-#define DEPTH 8
+#define DEPTH	8
 #define LOGRECS 8
 
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int ret;		 /* what the write callback returns */
+	int ret;		  /* what the write callback returns */
 	struct buse_req *req[16]; /* by seq (write-through: by sector) */
 	unsigned flags[16];
 	uint64_t seq[16];
 	unsigned writes, reads;
+	bool release_early; /* the write callback has it released first */
+	unsigned workers;   /* params.workers */
 } rd = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
@@ -45,6 +47,12 @@ static int r_read(void *priv, struct buse_req *req, void *buf, uint32_t len,
 	pthread_mutex_unlock(&rd.lock);
 	memset(buf, 0, len);
 	return 0;
+}
+
+static void *release_thread(void *arg)
+{
+	buse_release(arg);
+	return NULL;
 }
 
 static int r_write(void *priv, struct buse_req *req, const void *buf,
@@ -61,6 +69,14 @@ static int r_write(void *priv, struct buse_req *req, const void *buf,
 	rd.writes++;
 	pthread_cond_broadcast(&rd.cond);
 	pthread_mutex_unlock(&rd.lock);
+	if (rd.release_early) {
+		/* Made durable by another thread before we return. */
+		pthread_t th;
+
+		assert_int_equal(pthread_create(&th, NULL, release_thread, req),
+				 0);
+		pthread_join(th, NULL);
+	}
 	return rd.ret;
 }
 
@@ -100,6 +116,7 @@ static void start(bool write_back, int ret)
 	runner.params.write_back = write_back;
 	runner.params.handle_signals = false;
 	runner.params.pin_threads = false;
+	runner.params.workers = rd.workers;
 	memset(&runner.ops, 0, sizeof(runner.ops));
 	runner.ops.read = r_read;
 	runner.ops.write = r_write;
@@ -122,12 +139,6 @@ static unsigned logged(uint64_t seq, uint16_t extra)
 	};
 
 	return fake_submit(0, &io);
-}
-
-static void *release_thread(void *arg)
-{
-	buse_release(arg);
-	return NULL;
 }
 
 /* BUSE_RETAIN: applied at once, released later from another thread. */
@@ -170,6 +181,35 @@ static void test_complete_applied(void **state)
 	buse_release(req);
 	assert_int_equal(fake_wait(t), 0);
 	assert_int_equal(fake_run_stop(&runner), 0);
+}
+
+/*
+ * buse_release() from another thread before the write callback returned
+ * BUSE_RETAIN (a fast upload): applied and released at once, neither
+ * dropped nor retained for ever; on the queue thread and on a pool worker.
+ */
+static void test_release_before_retain(void **state)
+{
+	unsigned workers, t;
+
+	for (workers = 0; workers <= 1; workers++) {
+		rd.release_early = true;
+		rd.workers = workers;
+		start(true, BUSE_RETAIN);
+		t = logged(1, 0);
+		assert_int_equal(fake_wait(t), 0);
+		t = logged(2, 0);
+		assert_int_equal(fake_wait(t), 0);
+		rd.release_early = false;
+		/* The record is free: a plain retained write still works. */
+		t = logged(3, 0);
+		assert_true(fake_wait_applied(t));
+		assert_false(fake_done(t));
+		buse_release(wait_req(3));
+		assert_int_equal(fake_wait(t), 0);
+		assert_int_equal(fake_run_stop(&runner), 0);
+		rd.workers = 0;
+	}
 }
 
 /* Releases inside a batch reach the kernel at the outermost batch_end. */
@@ -225,8 +265,8 @@ static void test_recovered_flags(void **state)
  */
 static void test_after_parks_only_the_write(void **state)
 {
-	struct fake_io rio = {.op = BUSE_OP_READ, .sector = 512, .len = 4096,
-			      .tag = -1};
+	struct fake_io rio = {
+		.op = BUSE_OP_READ, .sector = 512, .len = 4096, .tag = -1};
 	struct buse_req *first;
 	unsigned t1, t2, tr;
 
@@ -252,8 +292,11 @@ static void test_after_parks_only_the_write(void **state)
 static void test_write_through(void **state)
 {
 	static char data[4096];
-	struct fake_io io = {.op = BUSE_OP_WRITE, .sector = 8, .len = 4096,
-			     .wdata = data, .tag = -1};
+	struct fake_io io = {.op = BUSE_OP_WRITE,
+			     .sector = 8,
+			     .len = 4096,
+			     .wdata = data,
+			     .tag = -1};
 	struct fake_stats st;
 	unsigned t;
 
@@ -272,6 +315,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_retain_release),
 		cmocka_unit_test(test_complete_applied),
+		cmocka_unit_test(test_release_before_retain),
 		cmocka_unit_test(test_release_batched),
 		cmocka_unit_test(test_recovered_flags),
 		cmocka_unit_test(test_after_parks_only_the_write),
