@@ -132,16 +132,12 @@ stuck:
 /* Queue thread: post its own completions, one lock round per batch. */
 static void flush_local(struct buse_queue *q)
 {
-	uint32_t i, done = 0;
-
 	if (!q->nr_local)
 		return;
-	/* A retaining completion does not end the request yet. */
-	for (i = 0; i < q->nr_local; i++)
-		done += !(q->local[i].flags & BUSE_CQE_RETAIN);
+	/* Each ends its request: retaining ones are posted at once. */
 	pthread_mutex_lock(&q->lock);
 	post_locked(q, q->local, q->nr_local);
-	q->released += done;
+	q->released += q->nr_local;
 	pthread_mutex_unlock(&q->lock);
 	q->nr_local = 0;
 }
@@ -231,6 +227,13 @@ static int do_op(struct buse_queue *q, struct buse_req *req,
 }
 
 static void run(struct buse_queue *q, const struct buse_sqe *sqe);
+static int retain_transition(struct buse_req *req, int (*next_of)(int));
+
+/* The write callback returned BUSE_RETAIN. */
+static int retained_next(int s)
+{
+	return s == REQ_BUSY ? REQ_RETAINED : -1;
+}
 
 static void dispatch(struct buse_queue *q, const struct buse_sqe *sqe)
 {
@@ -332,13 +335,9 @@ static void run(struct buse_queue *q, const struct buse_sqe *sqe)
 	if (ret == BUSE_RETAIN && !req->logged)
 		ret = 0;
 	if (ret == BUSE_RETAIN) {
-		if (__atomic_compare_exchange_n(&req->state, &s, REQ_RETAINED,
-						false, __ATOMIC_ACQ_REL,
-						__ATOMIC_ACQUIRE)) {
-			local_push(q, req->tag, req->cookie, 0,
-				   BUSE_CQE_RETAIN);
+		if (retain_transition(req, retained_next) == REQ_RETAINED)
 			return;
-		}
+		s = __atomic_load_n(&req->state, __ATOMIC_ACQUIRE);
 		if (s != REQ_EARLY_RELEASED) {
 			buse_log("queue %u: tag %u completed while retained\n",
 				 q->qid, req->tag);
@@ -1093,11 +1092,11 @@ static bool batch_add(struct buse_queue *q, unsigned ends)
 }
 
 /*
- * Post one completion of @req from any thread.  @ends: it ends the request
+ * Post one completion of @req under q->lock.  @ends: it ends the request
  * (counts as released).  The tag cannot be reissued before we post.
  */
-static void post_cqe(struct buse_req *req, int32_t status, uint32_t flags,
-		     bool ends)
+static void post_cqe_locked(struct buse_req *req, int32_t status,
+			    uint32_t flags, bool ends)
 {
 	struct buse_queue *q = req->q;
 	struct buse_cqe cqe = {
@@ -1107,18 +1106,66 @@ static void post_cqe(struct buse_req *req, int32_t status, uint32_t flags,
 		.flags = flags,
 	};
 
+	post_locked(q, &cqe, 1);
 	if (q == cur_queue) {
 		/* The queue loop's next SYNC commits it. */
-		local_push(q, cqe.tag, cqe.cookie, cqe.status, cqe.flags);
+		q->released += ends;
 		return;
 	}
-	pthread_mutex_lock(&q->lock);
-	post_locked(q, &cqe, 1);
 	if (!(batch_nest && batch_add(q, ends))) {
 		commit_locked(q);
 		q->released += ends;
 	}
+}
+
+/*
+ * Post the completion that ends @req, from any thread.  The queue thread's
+ * own wait in its local batch (retaining ones never do: see
+ * retain_transition()).
+ */
+static void post_cqe(struct buse_req *req, int32_t status)
+{
+	struct buse_queue *q = req->q;
+
+	if (q == cur_queue) {
+		local_push(q, req->tag, req->cookie, status, 0);
+		return;
+	}
+	pthread_mutex_lock(&q->lock);
+	post_cqe_locked(req, status, 0, true);
 	pthread_mutex_unlock(&q->lock);
+}
+
+/*
+ * Applying and releasing a logged write change its state and post its cqe
+ * under q->lock, together: the cq then carries a write's RETAIN before its
+ * release whichever threads apply and release it.  (A release overtaking
+ * its RETAIN is taken by the kernel as apply-and-release, and the late
+ * RETAIN, posted with the tag's cookie of that time, could mark a newer
+ * write on the reissued tag applied.)  @next_of gives the next state, or
+ * -1 if @req cannot move; returns the new state, or -1.
+ */
+static int retain_transition(struct buse_req *req, int (*next_of)(int))
+{
+	struct buse_queue *q = req->q;
+	int s, next;
+
+	pthread_mutex_lock(&q->lock);
+	s = __atomic_load_n(&req->state, __ATOMIC_ACQUIRE);
+	do {
+		next = next_of(s);
+		if (next < 0)
+			break;
+	} while (!__atomic_compare_exchange_n(&req->state, &s, next, false,
+					      __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
+	/* Applied and released now: one plain completion ends it. */
+	if (next == REQ_IDLE || next == REQ_EARLY)
+		post_cqe_locked(req, 0, 0, true);
+	else if (next == REQ_RETAINED || next == REQ_EARLY_APPLIED)
+		post_cqe_locked(req, 0, BUSE_CQE_RETAIN, false);
+	pthread_mutex_unlock(&q->lock);
+	return next;
 }
 
 BUSE_EXPORT void buse_complete(struct buse_req *req, int status)
@@ -1138,7 +1185,7 @@ BUSE_EXPORT void buse_complete(struct buse_req *req, int status)
 	} while (!__atomic_compare_exchange_n(&req->state, &s, next, false,
 					      __ATOMIC_ACQ_REL,
 					      __ATOMIC_ACQUIRE));
-	post_cqe(req, buse_status_clamp(status), 0, true);
+	post_cqe(req, buse_status_clamp(status));
 	return;
 
 not_in_flight:
@@ -1146,10 +1193,24 @@ not_in_flight:
 		 req->tag);
 }
 
+static int applied_next(int s)
+{
+	switch (s) {
+	case REQ_ASYNC:
+		return REQ_RETAINED;
+	case REQ_BUSY:
+		return REQ_EARLY_APPLIED;
+	case REQ_ASYNC_RELEASED:
+		return REQ_IDLE; /* released already */
+	case REQ_EARLY_RELEASED:
+		return REQ_EARLY; /* and its callback has not returned */
+	default:
+		return -1;
+	}
+}
+
 BUSE_EXPORT void buse_complete_applied(struct buse_req *req)
 {
-	int s, next;
-
 	if (!req)
 		return;
 	/* Not a logged write: applying it is completing it. */
@@ -1157,63 +1218,35 @@ BUSE_EXPORT void buse_complete_applied(struct buse_req *req)
 		buse_complete(req, 0);
 		return;
 	}
-	s = __atomic_load_n(&req->state, __ATOMIC_ACQUIRE);
-	do {
-		if (s == REQ_ASYNC)
-			next = REQ_RETAINED;
-		else if (s == REQ_BUSY)
-			next = REQ_EARLY_APPLIED;
-		else if (s == REQ_ASYNC_RELEASED)
-			next = REQ_IDLE;
-		else if (s == REQ_EARLY_RELEASED)
-			next = REQ_EARLY; /* its callback has not returned */
-		else
-			goto not_in_flight;
-	} while (!__atomic_compare_exchange_n(&req->state, &s, next, false,
-					      __ATOMIC_ACQ_REL,
-					      __ATOMIC_ACQUIRE));
-	/* Released already: applying it ends it. */
-	if (next == REQ_IDLE || next == REQ_EARLY)
-		post_cqe(req, 0, 0, true);
-	else
-		post_cqe(req, 0, BUSE_CQE_RETAIN, false);
-	return;
+	if (retain_transition(req, applied_next) < 0)
+		buse_log("queue %u: tag %u applied but not in flight\n",
+			 req->q->qid, req->tag);
+}
 
-not_in_flight:
-	buse_log("queue %u: tag %u applied but not in flight\n", req->q->qid,
-		 req->tag);
+static int release_next(int s)
+{
+	switch (s) {
+	case REQ_RETAINED:
+		return REQ_IDLE;
+	case REQ_EARLY_APPLIED:
+		return REQ_EARLY; /* its callback has not returned */
+	case REQ_BUSY:
+		return REQ_EARLY_RELEASED; /* nor applied it yet */
+	case REQ_ASYNC:
+		return REQ_ASYNC_RELEASED; /* pool worker, or async */
+	default:
+		return -1;
+	}
 }
 
 BUSE_EXPORT void buse_release(struct buse_req *req)
 {
-	int s, next;
-
 	/* Write-through, or not a logged write: nothing is retained. */
 	if (!req || !req->logged)
 		return;
-	s = __atomic_load_n(&req->state, __ATOMIC_ACQUIRE);
-	do {
-		if (s == REQ_RETAINED)
-			next = REQ_IDLE;
-		else if (s == REQ_EARLY_APPLIED)
-			next = REQ_EARLY; /* its callback has not returned */
-		else if (s == REQ_BUSY)
-			next = REQ_EARLY_RELEASED; /* nor applied it yet */
-		else if (s == REQ_ASYNC)
-			next = REQ_ASYNC_RELEASED; /* pool worker, async */
-		else
-			goto not_retained;
-	} while (!__atomic_compare_exchange_n(&req->state, &s, next, false,
-					      __ATOMIC_ACQ_REL,
-					      __ATOMIC_ACQUIRE));
-	/* Not applied yet: applying it will post the one completion. */
-	if (next == REQ_IDLE || next == REQ_EARLY)
-		post_cqe(req, 0, 0, true);
-	return;
-
-not_retained:
-	buse_log("queue %u: tag %u released but not retained\n", req->q->qid,
-		 req->tag);
+	if (retain_transition(req, release_next) < 0)
+		buse_log("queue %u: tag %u released but not retained\n",
+			 req->q->qid, req->tag);
 }
 
 BUSE_EXPORT uint64_t buse_req_seq(const struct buse_req *req)

@@ -32,8 +32,10 @@ static struct {
 	unsigned flags[16];
 	uint64_t seq[16];
 	unsigned writes, reads;
-	bool release_early; /* the write callback has it released first */
-	unsigned workers;   /* params.workers */
+	bool release_early;  /* the write callback has it released first */
+	bool release_1_in_2; /* seq 2's callback has seq 1 released */
+	bool read_gate;	     /* reads wait until it is false */
+	unsigned workers;    /* params.workers */
 } rd = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
@@ -44,6 +46,9 @@ static int r_read(void *priv, struct buse_req *req, void *buf, uint32_t len,
 {
 	pthread_mutex_lock(&rd.lock);
 	rd.reads++;
+	pthread_cond_broadcast(&rd.cond);
+	while (rd.read_gate)
+		pthread_cond_wait(&rd.cond, &rd.lock);
 	pthread_mutex_unlock(&rd.lock);
 	memset(buf, 0, len);
 	return 0;
@@ -69,12 +74,14 @@ static int r_write(void *priv, struct buse_req *req, const void *buf,
 	rd.writes++;
 	pthread_cond_broadcast(&rd.cond);
 	pthread_mutex_unlock(&rd.lock);
-	if (rd.release_early) {
+	if (rd.release_early || (rd.release_1_in_2 && i == 2)) {
 		/* Made durable by another thread before we return. */
 		pthread_t th;
 
-		assert_int_equal(pthread_create(&th, NULL, release_thread, req),
-				 0);
+		assert_int_equal(
+			pthread_create(&th, NULL, release_thread,
+				       rd.release_early ? req : rd.req[1]),
+			0);
 		pthread_join(th, NULL);
 	}
 	return rd.ret;
@@ -212,6 +219,44 @@ static void test_release_before_retain(void **state)
 	}
 }
 
+/*
+ * A release from another thread never reaches the kernel before the RETAIN
+ * it follows.  Writes 1 and 2 come in one batch (both queued while a read
+ * holds the queue thread); 2's callback has 1 released, after 1 returned
+ * BUSE_RETAIN but before the queue thread's batch of completions went out.
+ * The kernel would take the release as apply-and-release and the RETAIN
+ * after it as invalid (bad_cqe, which fake_run_stop() checks).
+ */
+static void test_release_does_not_overtake_retain(void **state)
+{
+	struct fake_io rio = {
+		.op = BUSE_OP_READ, .sector = 512, .len = 4096, .tag = -1};
+	unsigned tr, t1, t2;
+
+	start(true, BUSE_RETAIN);
+	rd.release_1_in_2 = true;
+	rd.read_gate = true;
+	tr = fake_submit(0, &rio);
+	pthread_mutex_lock(&rd.lock);
+	while (!rd.reads)
+		pthread_cond_wait(&rd.cond, &rd.lock);
+	pthread_mutex_unlock(&rd.lock);
+	t1 = logged(1, 0);
+	t2 = logged(2, 0);
+	pthread_mutex_lock(&rd.lock);
+	rd.read_gate = false;
+	pthread_cond_broadcast(&rd.cond);
+	pthread_mutex_unlock(&rd.lock);
+	assert_int_equal(fake_wait(tr), 0);
+	assert_int_equal(fake_wait(t1), 0); /* released */
+	assert_true(fake_wait_applied(t2));
+	assert_false(fake_done(t2)); /* still retained */
+	buse_release(wait_req(2));
+	assert_int_equal(fake_wait(t2), 0);
+	rd.release_1_in_2 = false;
+	assert_int_equal(fake_run_stop(&runner), 0);
+}
+
 /* Releases inside a batch reach the kernel at the outermost batch_end. */
 static void test_release_batched(void **state)
 {
@@ -316,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_retain_release),
 		cmocka_unit_test(test_complete_applied),
 		cmocka_unit_test(test_release_before_retain),
+		cmocka_unit_test(test_release_does_not_overtake_retain),
 		cmocka_unit_test(test_release_batched),
 		cmocka_unit_test(test_recovered_flags),
 		cmocka_unit_test(test_after_parks_only_the_write),
