@@ -26,6 +26,11 @@
  * was persisted; the kernel hands it the unreleased rest.  A flush persists
  * everything applied.
  *
+ * --persist-sync --backing FILE: the same driver not retaining: every write
+ * is applied and written to FILE in its callback, then completed at once.
+ * It does the retaining driver's persisting work on the plain write-back
+ * path, the baseline the retained rows of the benchmark are measured by.
+ *
  * --recover ID takes over the orphaned recoverable device ID (its geometry
  * comes from the kernel; --size must still be at least the device's).
  *
@@ -107,6 +112,7 @@ struct stalled {
 struct testdrv {
 	char *mem;
 	unsigned persist_ms;
+	bool persist_sync; /* --persist-sync: persist in the callback */
 	const char *backing;
 	int backing_fd;
 	pthread_mutex_t plock;
@@ -413,8 +419,11 @@ static int td_write(void *priv, struct buse_req *req, const void *buf,
 	/* FUA writes are rare and tests look for them: refresh at once. */
 	count(t, WRITES, flags & BUSE_FUA);
 	if (t->backing_fd >= 0) {
-		/* Not logged (FUA, write-through): durable before completion. */
-		if (!buse_req_seq(req)) {
+		/*
+		 * Not logged (FUA, write-through), or not retaining: durable
+		 * before completion.
+		 */
+		if (!buse_req_seq(req) || t->persist_sync) {
 			if (pwrite(t->backing_fd, buf, len, (off_t)off) !=
 			    (ssize_t)len)
 				return -EIO;
@@ -618,7 +627,8 @@ static void usage(FILE *f)
 		"         [--log-size BYTES] [--delay-us USEC]\n"
 		"         [--no-flush] [--no-discard] [--no-write-zeroes]\n"
 		"         [--recoverable] [--recovery-timeout SECONDS]\n"
-		"         [--recover ID] [--persist-delay MS --backing FILE]\n"
+		"         [--recover ID]\n"
+		"         [--persist-delay MS | --persist-sync] [--backing FILE]\n"
 		"         [--workers N]\n"
 		"         [--daemon] [--log FILE]\n");
 }
@@ -651,6 +661,7 @@ int main(int argc, char **argv)
 		{"recovery-timeout", required_argument, NULL, 'T'},
 		{"recover", required_argument, NULL, 'C'},
 		{"persist-delay", required_argument, NULL, 'P'},
+		{"persist-sync", no_argument, NULL, 'G'},
 		{"workers", required_argument, NULL, 'O'},
 		{"backing", required_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
@@ -756,6 +767,9 @@ int main(int argc, char **argv)
 			drv.persist_ms = parse_num("persist-delay", optarg,
 						   false);
 			break;
+		case 'G':
+			drv.persist_sync = true;
+			break;
 		case 'O':
 			p.workers =
 				(uint32_t)parse_num("workers", optarg, false);
@@ -777,6 +791,10 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc) {
 		usage(stderr);
+		return 1;
+	}
+	if (drv.persist_sync && !drv.backing) {
+		fprintf(stderr, "testdrv: --persist-sync needs --backing\n");
 		return 1;
 	}
 	if (!p.size || p.size % p.logical_block_size) {
