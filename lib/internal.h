@@ -63,10 +63,32 @@ int buse_pool_start(struct buse_pool **p, unsigned nr);
 void buse_pool_submit(struct buse_pool *p, struct buse_req *req);
 /* Run everything queued, then join the workers and free the pool. */
 void buse_pool_stop(struct buse_pool *p);
-/* buse.c: run a pooled request's callback and complete it (a worker). */
+/* queue.c: run a pooled request's callback and complete it (a worker). */
 void buse_pool_exec(struct buse_req *req);
 
-struct buse_dev;
+/* One buse_run(): the device and its queues (buse.c). */
+struct buse_dev {
+	const struct buse_params *p;
+	const struct buse_ops *ops;
+	void *priv;
+	struct buse_dev_params kp; /* as accepted by the kernel */
+	int ctl;
+	int efd; /* queue threads bump it when they exit */
+	int sfd; /* SIGINT/SIGTERM, with handle_signals */
+	int hfd; /* the same, when another thread took them (sig_handler) */
+	bool added;
+	bool del_sent;
+	unsigned nr_queues;
+	struct buse_queue **queues;
+
+	struct buse_pool *pool; /* p->workers: runs the callbacks */
+	cpu_set_t cpus;		/* p->cpus, parsed; empty if NULL */
+
+	pthread_mutex_t init_lock;
+	pthread_cond_t init_cond;
+	unsigned nr_init; /* queue threads done with queue_init */
+	int init_err;
+};
 
 struct buse_queue {
 	struct buse_dev *dev;
@@ -101,6 +123,29 @@ struct buse_queue {
 	int result;
 	struct buse_queue *grave_next;
 };
+
+/*
+ * queue.c: attach and map queue @qid of @d (d->queues[qid] is set even on
+ * failure, for buse_queue_free()); start its thread; unmap and close it,
+ * keeping the struct for late completions; free it.
+ */
+int buse_queue_setup(struct buse_dev *d, unsigned qid);
+int buse_queue_start(struct buse_queue *q);
+void buse_queue_close(struct buse_queue *q);
+void buse_queue_free(struct buse_queue *q);
+
+/*
+ * complete.c.  The queue this thread serves, if it is a queue thread.
+ * buse_local_push() adds a completion to the queue thread's own batch,
+ * buse_flush_local() posts that batch.  buse_req_retain() applies a logged
+ * write whose callback returned BUSE_RETAIN: true if it is now retained,
+ * false if it was released (or completed) meanwhile.
+ */
+extern _Thread_local struct buse_queue *buse_cur_queue;
+void buse_local_push(struct buse_queue *q, uint32_t tag, uint32_t cookie,
+		     int32_t status, uint32_t flags);
+void buse_flush_local(struct buse_queue *q);
+bool buse_req_retain(struct buse_req *req);
 
 /*
  * params.cpus (cpulist.c): parse "N", "N-M" and comma-separated lists of
