@@ -560,7 +560,10 @@ perf_profile() {
 	c1=$(awk '/^ctxt/ { print $2 }' /proc/stat)
 	echo "context switches (whole run, /proc/stat ctxt): $((c1 - c0))" >>"$dir/$tag.record.log"
 	wait "$spid"
-	local rep=(perf report -i "$WORK/perf.data" --stdio --no-children)
+	# --kallsyms: Debian 12's perf (6.1) does not resolve a 6.12 kernel's
+	# symbols on its own; this boot's table is the right one for any kernel.
+	local rep=(perf report -i "$WORK/perf.data" --stdio --no-children
+		--kallsyms=/proc/kallsyms)
 	"${rep[@]}" -g none --sort comm --percent-limit 0.5 >"$dir/$tag.comm.txt" 2>/dev/null
 	"${rep[@]}" -g none --sort dso --percent-limit 0.5 >"$dir/$tag.dso.txt" 2>/dev/null
 	"${rep[@]}" -g none --sort comm,dso,sym --percent-limit 0.3 >"$dir/$tag.sym.txt" 2>/dev/null
