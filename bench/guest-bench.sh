@@ -55,9 +55,9 @@ SYSTEMS=(
 	"loop-brd|brd|loop|1|kernel loop device, --direct-io=on, over brd (/dev/ram0)"
 	"buse-file-brd|brd|buse file --path /dev/ram0 --direct|1|BUSE file driver, O_DIRECT, over brd (/dev/ram0)"
 	"buse-testdrv-retain|testdrv|--write-back --persist-delay 200 --backing /tmp/bench-retain.img|1|BUSE test driver (RAM), write-back, writes retained and persisted to a file 200 ms later, then released"
-	"buse-testdrv-wb-sync|testdrv|--write-back --persist-sync --backing /tmp/bench-retain.img|1|the same driver not retaining: every write persisted to the file in its callback and released at once (plain write-back doing the same persisting work)"
 	"buse-testdrv-retain0|testdrv|--write-back --persist-delay 0 --backing /tmp/bench-retain.img|1|the same, persisted and released as soon as applied: the persisting work without the 200 ms in the log"
 	"buse-testdrv-retain-log128m|testdrv|--write-back --log-size 128M --persist-delay 200 --backing /tmp/bench-retain.img|1|the same with a 128 MiB log per queue: room for 200 ms of retained bytes and, at a record per 4 KiB, 32k records per queue"
+	"buse-testdrv-wb-sync|testdrv|--write-back --persist-sync --backing /tmp/bench-retain.img|1|the test driver not retaining: every write persisted to the file in its callback and released at once (plain write-back doing the same persisting work)"
 )
 
 # Experiments: the same fields plus a sixth, a shell command run once the
