@@ -627,8 +627,8 @@ static void usage(FILE *f)
 		"         [--log-size BYTES] [--delay-us USEC]\n"
 		"         [--no-flush] [--no-discard] [--no-write-zeroes]\n"
 		"         [--recoverable] [--recovery-timeout SECONDS]\n"
-		"         [--recover ID]\n"
-		"         [--persist-delay MS | --persist-sync] [--backing FILE]\n"
+		"         [--recover ID] [--backing FILE]\n"
+		"         [--persist-delay MS | --persist-sync]\n"
 		"         [--workers N]\n"
 		"         [--daemon] [--log FILE]\n");
 }
@@ -848,11 +848,15 @@ int main(int argc, char **argv)
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&drv.pcond, &ca);
 		drv.ptail = &drv.phead;
-		if (pthread_create(&th, NULL, persister, &drv)) {
-			fprintf(stderr, "testdrv: cannot start the persister\n");
-			return 1;
+		/* --persist-sync persists in the callback: no persister. */
+		if (!drv.persist_sync) {
+			if (pthread_create(&th, NULL, persister, &drv)) {
+				fprintf(stderr,
+					"testdrv: cannot start the persister\n");
+				return 1;
+			}
+			pthread_detach(th);
 		}
-		pthread_detach(th);
 	}
 	ret = buse_run(&p, &ops, &drv);
 	if (ret < 0)
